@@ -1,0 +1,134 @@
+//! `wsharp`: WebSocket command-line tool.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+use wsharp::{Config, Limits, ServerBuilder};
+
+/// WebSocket tool: servers and clients for testing and benchmarking.
+#[derive(Debug, Parser)]
+#[command(name = "wsharp", version, about)]
+struct Cli {
+    /// More logging (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an echo server: every text message comes back as text, every binary as binary.
+    ///
+    /// Example: wsharp echo --listen 127.0.0.1:9001
+    Echo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9001")]
+        listen: SocketAddr,
+        /// Largest message accepted, in bytes.
+        #[arg(long, default_value_t = 64 << 20)]
+        max_message_size: usize,
+        /// Largest frame accepted, in bytes.
+        #[arg(long, default_value_t = 16 << 20)]
+        max_frame_size: usize,
+    },
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wsharp: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Echo {
+                listen,
+                max_message_size,
+                max_frame_size,
+            } => {
+                let limits = Limits::default()
+                    .max_message_size(max_message_size)
+                    .max_frame_size(max_frame_size);
+                echo(listen, Config::default().limits(limits)).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wsharp: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn echo(listen: SocketAddr, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    tracing::info!("echo server listening on ws://{}", listener.local_addr()?);
+    let server = ServerBuilder::new().config(config);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                continue;
+            }
+        };
+        let server = server.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let mut ws = match server.accept(tcp).await {
+                Ok(ws) => ws,
+                Err(e) => {
+                    tracing::debug!(%peer, "handshake failed: {e}");
+                    return;
+                }
+            };
+            while let Some(msg) = ws.recv().await {
+                match msg {
+                    Ok(msg) if msg.is_data() => {
+                        if let Err(e) = ws.feed(msg).await {
+                            tracing::debug!(%peer, "send failed: {e}");
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,609 @@
+//! One WebSocket connection's protocol state, after the opening handshake.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+use rand::RngCore;
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::config::{Config, Role};
+use crate::error::{ProtocolError, SendError};
+use crate::frame::{FrameHeader, OpCode, apply_mask, encode_header, parse_header};
+use crate::message::{Message, Utf8Bytes};
+use crate::utf8::Utf8Validator;
+
+/// Payloads up to this size are copied next to their header so that many small frames leave in
+/// one buffer; larger ones travel as their own `Bytes` in a vectored write.
+const COALESCE_MAX: usize = 2048;
+/// The least free space offered to a read.
+const MIN_READ: usize = 8 << 10;
+/// A receive buffer grown past this (by a large frame) is released once empty.
+const KEEP_READ_CAPACITY: usize = 64 << 10;
+
+/// Where the connection is in its life (RFC 6455 §4, §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's. Received messages are still delivered.
+    Closing,
+    /// The close handshake finished, or the connection failed or ended. Flush what
+    /// [`Connection::has_transmit`] holds, then close the transport.
+    Closed,
+}
+
+/// What the connection has to tell the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete text or binary message, or a ping or pong when
+    /// [`Config::emit_control_frames`] is set.
+    Message(Message),
+    /// The peer's close frame (`None` if it carried no status code). A reply has been queued if
+    /// the peer started the close.
+    Close(Option<CloseFrame>),
+    /// We failed the connection for this reason; a close frame with its code has been queued.
+    Failed(ProtocolError),
+}
+
+/// The frame being received: its payload is collected in the receive buffer, and the first
+/// `processed` bytes are already unmasked (and UTF-8-checked for text).
+#[derive(Debug)]
+struct InFrame {
+    header: FrameHeader,
+    processed: usize,
+}
+
+/// A WebSocket connection's protocol state. Performs no I/O and reads no clock.
+///
+/// Call order for the I/O layer:
+/// 1. Incoming bytes: read into [`recv_buffer`](Self::recv_buffer) then call
+///    [`handle_received`](Self::handle_received) (or pass a slice to
+///    [`handle_data`](Self::handle_data)); at end of stream call [`handle_eof`](Self::handle_eof).
+/// 2. Application commands: [`send`](Self::send), [`close`](Self::close).
+/// 3. After either: write what [`transmit_slices`](Self::transmit_slices) lends and report it with
+///    [`advance_transmit`](Self::advance_transmit); then drain [`poll_event`](Self::poll_event).
+/// 4. Time: when the state turns [`State::Closing`], arm a timer of [`Config::close_timeout`]
+///    and call [`handle_close_timeout`](Self::handle_close_timeout) if it fires first.
+/// 5. Once [`State::Closed`] and nothing is left to transmit, close the transport.
+pub struct Connection {
+    role: Role,
+    config: Config,
+    /// RSV bits an extension claims for data frames.
+    allowed_rsv: u8,
+    rbuf: BytesMut,
+    frame: Option<InFrame>,
+    /// The kind of the data message being received, if one is open.
+    message: Option<OpCode>,
+    message_size: u64,
+    fragments: BytesMut,
+    utf8: Utf8Validator,
+    events: VecDeque<Event>,
+    out: Outgoing,
+    sent_close: bool,
+    peer_close: Option<Option<CloseFrame>>,
+    closed: bool,
+    failure: Option<ProtocolError>,
+    mask_rng: Option<Box<dyn RngCore + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state())
+            .field("buffered_in", &self.rbuf.len())
+            .field("buffered_out", &self.out.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection in the open state, right after the handshake.
+    pub fn new(role: Role, config: Config) -> Self {
+        Self {
+            role,
+            config,
+            allowed_rsv: 0,
+            rbuf: BytesMut::new(),
+            frame: None,
+            message: None,
+            message_size: 0,
+            fragments: BytesMut::new(),
+            utf8: Utf8Validator::new(),
+            events: VecDeque::new(),
+            out: Outgoing::default(),
+            sent_close: false,
+            peer_close: None,
+            closed: false,
+            failure: None,
+            mask_rng: None,
+        }
+    }
+
+    /// Replaces the source of masking keys (client role). By default each key comes from the
+    /// thread-local CSPRNG (`rand::rng()`); RFC 6455 §10.3 requires unpredictable keys.
+    pub fn set_mask_rng(&mut self, rng: Box<dyn RngCore + Send + Sync>) {
+        self.mask_rng = Some(rng);
+    }
+
+    /// This endpoint's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        if self.closed {
+            State::Closed
+        } else if self.sent_close {
+            State::Closing
+        } else {
+            State::Open
+        }
+    }
+
+    /// The code and reason the application should see for the end of the connection, once
+    /// closed: the peer's close code (1005 if its close had none), or 1006 if the connection
+    /// ended without a close frame from the peer.
+    pub fn close_status(&self) -> Option<(CloseCode, Utf8Bytes)> {
+        if !self.closed {
+            return None;
+        }
+        Some(match &self.peer_close {
+            Some(Some(frame)) => (frame.code, frame.reason.clone()),
+            Some(None) => (CloseCode::NO_STATUS, Utf8Bytes::default()),
+            None => (CloseCode::ABNORMAL, Utf8Bytes::default()),
+        })
+    }
+
+    /// Why we failed the connection, if we did.
+    pub fn failure(&self) -> Option<&ProtocolError> {
+        self.failure.as_ref()
+    }
+
+    /// The receive buffer, with room for a read appended at its end. Read into its spare
+    /// capacity, then call [`handle_received`](Self::handle_received).
+    pub fn recv_buffer(&mut self) -> &mut BytesMut {
+        let want = match &self.frame {
+            Some(InFrame { header, .. }) => (header.payload_len as usize)
+                .saturating_sub(self.rbuf.len())
+                .max(MIN_READ),
+            _ => MIN_READ,
+        };
+        if self.rbuf.capacity() - self.rbuf.len() < want {
+            self.rbuf.reserve(want);
+        }
+        &mut self.rbuf
+    }
+
+    /// Takes note of bytes appended to [`recv_buffer`](Self::recv_buffer). Frames are parsed
+    /// as [`poll_event`](Self::poll_event) asks for them, one message at a time, so that replies
+    /// to a message leave before the outcome of any later frame (a protocol error in the next
+    /// frame closes the connection only after the application saw this message).
+    pub fn handle_received(&mut self) {}
+
+    /// Processes received bytes (copies them into the receive buffer first).
+    pub fn handle_data(&mut self, data: &[u8]) {
+        if self.closed {
+            return;
+        }
+        self.rbuf.extend_from_slice(data);
+        self.handle_received();
+    }
+
+    /// The transport reached end of stream.
+    pub fn handle_eof(&mut self) {
+        self.process(false);
+        if !self.closed {
+            self.closed = true;
+            if self.peer_close.is_none() {
+                self.events
+                    .push_back(Event::Failed(ProtocolError::ResetWithoutClosingHandshake));
+            }
+        }
+    }
+
+    /// The close timeout fired: the peer never answered our close frame.
+    pub fn handle_close_timeout(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.events
+                .push_back(Event::Failed(ProtocolError::CloseTimeout));
+        }
+    }
+
+    /// The next event, if any: parses received frames until one completes a message, a
+    /// close, or a failure, or the buffered bytes run out.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if self.events.is_empty() {
+            self.process(true);
+        }
+        self.events.pop_front()
+    }
+
+    /// Whether received bytes wait to be parsed (poll events before reading more).
+    pub fn has_buffered_input(&self) -> bool {
+        !self.rbuf.is_empty() && !self.closed
+    }
+
+    /// Queues a message. Text and binary messages are split into frames of
+    /// [`Config::fragment_size`] if set; a close message starts the close handshake.
+    ///
+    /// # Errors
+    /// [`SendError::SendAfterClosing`] once a close frame was sent; [`SendError::Invalid`] for a
+    /// ping or pong over 125 bytes or a close code or reason the API refuses.
+    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        if self.sent_close || self.closed {
+            return Err(SendError::SendAfterClosing);
+        }
+        match message {
+            Message::Text(text) => self.send_data(OpCode::Text, text.into_bytes()),
+            Message::Binary(data) => self.send_data(OpCode::Binary, data),
+            Message::Ping(data) => self.send_control(OpCode::Ping, data)?,
+            Message::Pong(data) => self.send_control(OpCode::Pong, data)?,
+            Message::Close(frame) => self.close(frame)?,
+        }
+        Ok(())
+    }
+
+    /// Starts the close handshake with `frame` (`None`: no status code). Does nothing if a close
+    /// frame was already sent.
+    ///
+    /// # Errors
+    /// [`SendError::Invalid`] for a code that may not be sent (1005, 1006, 1015, ...) or a reason
+    /// over 123 bytes; nothing is sent.
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), SendError> {
+        if let Some(f) = &frame {
+            CloseFrame::new(f.code, f.reason.as_str())?;
+        }
+        if !self.sent_close && !self.closed {
+            self.send_close_frame(frame.as_ref());
+        }
+        Ok(())
+    }
+
+    /// Whether bytes wait to be written.
+    pub fn has_transmit(&self) -> bool {
+        self.out.len > 0
+    }
+
+    /// How many bytes wait to be written.
+    pub fn transmit_len(&self) -> usize {
+        self.out.len
+    }
+
+    /// Fills `dst` with the pending output, in order; returns how many slices were filled.
+    pub fn transmit_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for chunk in self
+            .out
+            .queue
+            .iter()
+            .map(|b| &b[..])
+            .chain(std::iter::once(&self.out.tail[..]))
+        {
+            if n == dst.len() {
+                break;
+            }
+            if !chunk.is_empty() {
+                dst[n] = IoSlice::new(chunk);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Marks `n` bytes of the pending output as written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.out.advance(n);
+    }
+
+    /// Parses buffered frames: until an event is queued when `one_event`, else all of them.
+    fn process(&mut self, one_event: bool) {
+        while !(one_event && !self.events.is_empty()) {
+            if self.closed {
+                self.rbuf.clear();
+                return;
+            }
+            let frame = match self.frame.take() {
+                Some(frame) => frame,
+                None => match parse_header(
+                    &self.rbuf,
+                    self.role,
+                    self.allowed_rsv,
+                    self.config.limits.max_frame_size,
+                ) {
+                    Ok(None) => {
+                        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_READ_CAPACITY {
+                            self.rbuf = BytesMut::new();
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        self.fail(e);
+                        continue;
+                    }
+                    Ok(Some((header, len))) => {
+                        self.rbuf.advance(len);
+                        if let Err(e) = self.start_frame(&header) {
+                            self.fail(e);
+                            continue;
+                        }
+                        InFrame {
+                            header,
+                            processed: 0,
+                        }
+                    }
+                },
+            };
+            let InFrame {
+                header,
+                mut processed,
+            } = frame;
+            let len = header.payload_len as usize;
+            let available = self.rbuf.len().min(len);
+            if available > processed {
+                let fresh = &mut self.rbuf[processed..available];
+                if let Some(mask) = header.mask {
+                    apply_mask(fresh, mask, processed);
+                }
+                if self.message == Some(OpCode::Text)
+                    && !header.opcode.is_control()
+                    && self.utf8.feed(fresh).is_err()
+                {
+                    self.fail(ProtocolError::InvalidUtf8);
+                    continue;
+                }
+                processed = available;
+            }
+            if available < len {
+                self.frame = Some(InFrame { header, processed });
+                return;
+            }
+            let payload = self.rbuf.split_to(len).freeze();
+            self.end_frame(&header, payload);
+        }
+    }
+
+    /// Checks what the header alone decides against the connection's state.
+    fn start_frame(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        let max = self.config.limits.max_message_size;
+        match header.opcode {
+            OpCode::Text | OpCode::Binary => {
+                if self.message.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                if header.payload_len > max as u64 {
+                    return Err(ProtocolError::MessageTooBig {
+                        size: header.payload_len,
+                        max,
+                    });
+                }
+                self.message = Some(header.opcode);
+                self.message_size = header.payload_len;
+                self.utf8 = Utf8Validator::new();
+            }
+            OpCode::Continuation => {
+                if self.message.is_none() {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                }
+                let size = self.message_size + header.payload_len;
+                if size > max as u64 {
+                    return Err(ProtocolError::MessageTooBig { size, max });
+                }
+                self.message_size = size;
+            }
+            OpCode::Close | OpCode::Ping | OpCode::Pong => {}
+        }
+        Ok(())
+    }
+
+    fn end_frame(&mut self, header: &FrameHeader, payload: Bytes) {
+        match header.opcode {
+            OpCode::Ping => {
+                if !self.sent_close {
+                    self.write_frame(OpCode::Pong, true, payload.clone());
+                }
+                if self.config.emit_control_frames {
+                    self.events
+                        .push_back(Event::Message(Message::Ping(payload)));
+                }
+            }
+            OpCode::Pong => {
+                if self.config.emit_control_frames {
+                    self.events
+                        .push_back(Event::Message(Message::Pong(payload)));
+                }
+            }
+            OpCode::Close => match CloseFrame::parse(payload) {
+                Err(e) => self.fail(e),
+                Ok(frame) => {
+                    if !self.sent_close {
+                        let reply = frame.as_ref().map(|f| CloseFrame {
+                            code: f.code,
+                            reason: Utf8Bytes::default(),
+                        });
+                        self.send_close_frame(reply.as_ref());
+                    }
+                    self.closed = true;
+                    self.message = None;
+                    self.fragments = BytesMut::new();
+                    self.peer_close = Some(frame.clone());
+                    self.events.push_back(Event::Close(frame));
+                }
+            },
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                if !header.fin {
+                    self.fragments.extend_from_slice(&payload);
+                    return;
+                }
+                let kind = self.message.take();
+                let data = if self.fragments.is_empty() {
+                    payload
+                } else {
+                    self.fragments.extend_from_slice(&payload);
+                    std::mem::take(&mut self.fragments).freeze()
+                };
+                let message = if kind == Some(OpCode::Text) {
+                    if self.utf8.finish().is_err() {
+                        self.fail(ProtocolError::InvalidUtf8);
+                        return;
+                    }
+                    Message::Text(Utf8Bytes::from_validated(data))
+                } else {
+                    Message::Binary(data)
+                };
+                self.events.push_back(Event::Message(message));
+            }
+        }
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): queues a close frame with the error's code unless
+    /// one was sent, stops processing input, and reports the error.
+    fn fail(&mut self, error: ProtocolError) {
+        if !self.sent_close {
+            let frame = CloseFrame {
+                code: error.close_code(),
+                reason: Utf8Bytes::from(truncate_reason(&error.to_string())),
+            };
+            self.send_close_frame(Some(&frame));
+        }
+        self.rbuf.clear();
+        self.frame = None;
+        self.message = None;
+        self.fragments = BytesMut::new();
+        self.closed = true;
+        self.events.push_back(Event::Failed(error.clone()));
+        self.failure = Some(error);
+    }
+
+    fn send_close_frame(&mut self, frame: Option<&CloseFrame>) {
+        let payload = frame.map_or_else(Bytes::new, CloseFrame::to_payload);
+        self.write_frame(OpCode::Close, true, payload);
+        self.sent_close = true;
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), ProtocolError> {
+        if payload.len() > 125 {
+            return Err(ProtocolError::ControlPayloadTooBig(payload.len()));
+        }
+        self.write_frame(opcode, true, payload);
+        Ok(())
+    }
+
+    fn send_data(&mut self, opcode: OpCode, payload: Bytes) {
+        match self.config.fragment_size {
+            Some(size) if payload.len() > size => {
+                let mut opcode = opcode;
+                let mut start = 0;
+                while start < payload.len() {
+                    let end = (start + size).min(payload.len());
+                    self.write_frame(opcode, end == payload.len(), payload.slice(start..end));
+                    opcode = OpCode::Continuation;
+                    start = end;
+                }
+            }
+            _ => self.write_frame(opcode, true, payload),
+        }
+    }
+
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
+        let mask = match self.role {
+            Role::Server => None,
+            Role::Client => {
+                let mut key = [0u8; 4];
+                match &mut self.mask_rng {
+                    Some(rng) => rng.fill_bytes(&mut key),
+                    None => rand::rng().fill_bytes(&mut key),
+                }
+                Some(key)
+            }
+        };
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        self.out.push_frame(&header, payload);
+    }
+}
+
+/// A close reason cut to at most 123 bytes on a character boundary.
+fn truncate_reason(reason: &str) -> String {
+    let mut end = reason.len().min(crate::close::MAX_REASON_LEN);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
+
+/// Encoded frames waiting to be written: shared payloads in `queue`, then small frames
+/// coalesced in `tail`.
+#[derive(Default)]
+struct Outgoing {
+    queue: VecDeque<Bytes>,
+    tail: BytesMut,
+    len: usize,
+}
+
+impl Outgoing {
+    fn push_frame(&mut self, header: &FrameHeader, payload: Bytes) {
+        self.len += payload.len();
+        let before = self.tail.len();
+        encode_header(header, &mut self.tail);
+        self.len += self.tail.len() - before;
+        if payload.len() <= COALESCE_MAX {
+            let start = self.tail.len();
+            self.tail.extend_from_slice(&payload);
+            if let Some(mask) = header.mask {
+                apply_mask(&mut self.tail[start..], mask, 0);
+            }
+            return;
+        }
+        if !self.tail.is_empty() {
+            self.queue.push_back(self.tail.split().freeze());
+        }
+        let payload = match header.mask {
+            None => payload,
+            Some(mask) => {
+                let mut owned = payload
+                    .try_into_mut()
+                    .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+                apply_mask(&mut owned, mask, 0);
+                owned.freeze()
+            }
+        };
+        self.queue.push_back(payload);
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            match self.queue.front_mut() {
+                Some(front) if front.len() <= n => {
+                    n -= front.len();
+                    self.queue.pop_front();
+                }
+                Some(front) => {
+                    front.advance(n);
+                    return;
+                }
+                None => {
+                    self.tail.advance(n);
+                    return;
+                }
+            }
+        }
+        if self.len == 0 {
+            self.tail.clear();
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Protocol errors, each mapped to the close code sent when it fails a connection.
+
+use crate::close::CloseCode;
+
+/// A violation of RFC 6455 by the peer, a limit it crossed, or a misuse of the API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A frame used an opcode RFC 6455 reserves.
+    #[error("reserved opcode {0:#x}")]
+    ReservedOpcode(u8),
+    /// RSV1, RSV2 or RSV3 was set and no extension claims it.
+    #[error("reserved bits {0:#05b} set without an extension that defines them")]
+    ReservedBits(u8),
+    /// A client frame without a mask (server role).
+    #[error("client frame is not masked")]
+    UnmaskedFrame,
+    /// A server frame with a mask (client role).
+    #[error("server frame is masked")]
+    MaskedFrame,
+    /// A control frame with more than 125 bytes of payload.
+    #[error("control frame of {0} bytes exceeds 125")]
+    ControlFrameTooBig(u64),
+    /// A control frame without FIN.
+    #[error("fragmented control frame")]
+    FragmentedControlFrame,
+    /// A 64-bit length with its most significant bit set.
+    #[error("frame length has its most significant bit set")]
+    InvalidLength,
+    /// A length not in its shortest form (RFC 6455 §5.2: "the minimal number of bytes MUST be used").
+    #[error("frame length is not minimally encoded")]
+    NonMinimalLength,
+    /// A continuation frame with no message open.
+    #[error("continuation frame without a message to continue")]
+    UnexpectedContinuation,
+    /// A new data frame while a fragmented message is still open.
+    #[error("new data frame while a fragmented message is open")]
+    ExpectedContinuation,
+    /// A frame larger than the frame limit.
+    #[error("frame of {size} bytes exceeds the {max}-byte limit")]
+    FrameTooBig {
+        /// The frame's payload length.
+        size: u64,
+        /// The limit.
+        max: usize,
+    },
+    /// A message larger than the message limit.
+    #[error("message of {size} bytes exceeds the {max}-byte limit")]
+    MessageTooBig {
+        /// The message size reached so far.
+        size: u64,
+        /// The limit.
+        max: usize,
+    },
+    /// A text message or close reason that is not UTF-8.
+    #[error("invalid UTF-8 in a text message or close reason")]
+    InvalidUtf8,
+    /// A close frame with a 1-byte payload.
+    #[error("close frame with a 1-byte payload")]
+    InvalidClosePayload,
+    /// A close code that may not be sent.
+    #[error("close code {0} may not be sent")]
+    InvalidCloseCode(u16),
+    /// A close reason over 123 bytes (API).
+    #[error("close reason of {0} bytes exceeds 123")]
+    CloseReasonTooLong(usize),
+    /// A ping or pong payload over 125 bytes (API).
+    #[error("control payload of {0} bytes exceeds 125")]
+    ControlPayloadTooBig(usize),
+    /// The peer ended the connection without a close handshake.
+    #[error("connection reset without a closing handshake")]
+    ResetWithoutClosingHandshake,
+    /// The close handshake did not finish within the close timeout.
+    #[error("close handshake timed out")]
+    CloseTimeout,
+    /// A compressed frame could not be inflated.
+    #[error("invalid compressed data: {0}")]
+    InvalidCompressedData(&'static str),
+    /// The peer went quiet: no pong to our keepalive ping in time.
+    #[error("keepalive timeout")]
+    KeepaliveTimeout,
+}
+
+impl ProtocolError {
+    /// The close code we send when failing the connection for this reason (RFC 6455 §7.4.1).
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidCompressedData(_) => CloseCode::INVALID_PAYLOAD,
+            Self::FrameTooBig { .. } | Self::MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
+            Self::ResetWithoutClosingHandshake | Self::CloseTimeout | Self::KeepaliveTimeout => {
+                CloseCode::ABNORMAL
+            }
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+/// Why a message or close could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// A close frame was already sent: nothing more may follow it.
+    #[error("the connection is closing or closed: nothing may be sent after a close frame")]
+    SendAfterClosing,
+    /// The close code or reason, or a control payload, was refused.
+    #[error(transparent)]
+    Invalid(#[from] ProtocolError),
+}

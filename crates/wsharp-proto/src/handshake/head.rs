@@ -1,0 +1,117 @@
+use bytes::BytesMut;
+
+use super::HandshakeError;
+
+/// The longest request or status line accepted. Over it: 414.
+pub const MAX_REQUEST_LINE: usize = 8 << 10;
+
+/// Collects an HTTP head from a byte stream, finding its end in linear time however the bytes
+/// arrive, and keeps any bytes after it (the first frames may share a segment with the head).
+#[derive(Debug)]
+pub struct HeadReader {
+    buf: BytesMut,
+    scanned: usize,
+    max: usize,
+}
+
+impl HeadReader {
+    /// A reader that refuses heads over `max` bytes.
+    pub fn new(max: usize) -> Self {
+        Self {
+            buf: BytesMut::new(),
+            scanned: 0,
+            max,
+        }
+    }
+
+    /// The buffer to read into (append to its end), with spare room reserved.
+    pub fn buffer(&mut self) -> &mut BytesMut {
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(4096);
+        }
+        &mut self.buf
+    }
+
+    /// Bytes received so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing has been received.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Looks for the end of the head in what was received. `Ok(Some(head))` splits the complete
+    /// head off, leaving the bytes after it in the buffer ([`into_rest`](Self::into_rest)).
+    ///
+    /// # Errors
+    /// [`HandshakeError::UriTooLong`] or [`HandshakeError::HeadTooLarge`] once a limit is passed.
+    pub fn poll_head(&mut self) -> Result<Option<BytesMut>, HandshakeError> {
+        let from = self.scanned.saturating_sub(3);
+        if let Some(i) = find(&self.buf[from..], b"\r\n\r\n") {
+            let end = from + i + 4;
+            if end > self.max {
+                return Err(HandshakeError::HeadTooLarge { max: self.max });
+            }
+            self.scanned = 0;
+            return Ok(Some(self.buf.split_to(end)));
+        }
+        self.scanned = self.buf.len();
+        let line_limit = MAX_REQUEST_LINE.min(self.max);
+        if self.buf.len() > line_limit && find(&self.buf[..=line_limit], b"\r\n").is_none() {
+            return Err(HandshakeError::UriTooLong { max: line_limit });
+        }
+        if self.buf.len() > self.max {
+            return Err(HandshakeError::HeadTooLarge { max: self.max });
+        }
+        Ok(None)
+    }
+
+    /// The bytes received after the head.
+    pub fn into_rest(self) -> BytesMut {
+        self.buf
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_by_byte_keeps_the_rest() {
+        let mut r = HeadReader::new(1024);
+        let input = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\x81\x80";
+        let mut head = None;
+        for &b in input {
+            r.buffer().extend_from_slice(&[b]);
+            if let Some(h) = r.poll_head().unwrap() {
+                head = Some(h);
+            }
+        }
+        assert_eq!(&head.unwrap()[..], &input[..input.len() - 2]);
+        assert_eq!(&r.into_rest()[..], b"\x81\x80");
+    }
+
+    #[test]
+    fn limits() {
+        let mut r = HeadReader::new(16 << 10);
+        r.buffer()
+            .extend_from_slice(&vec![b'a'; MAX_REQUEST_LINE + 1]);
+        assert!(matches!(
+            r.poll_head(),
+            Err(HandshakeError::UriTooLong { .. })
+        ));
+        let mut r = HeadReader::new(100);
+        r.buffer().extend_from_slice(b"GET / HTTP/1.1\r\n");
+        r.buffer().extend_from_slice(&[b'x'; 100]);
+        assert!(matches!(
+            r.poll_head(),
+            Err(HandshakeError::HeadTooLarge { max: 100 })
+        ));
+    }
+}

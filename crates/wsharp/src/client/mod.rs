@@ -1,0 +1,228 @@
+//! The client: [`connect`] and [`ClientBuilder`].
+
+use http::header::{ORIGIN, SEC_WEBSOCKET_PROTOCOL};
+use http::{HeaderName, HeaderValue, Request, Uri};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wsharp_proto::handshake::{ClientHandshake, HandshakeError, HeadReader};
+use wsharp_proto::{Config, Limits, Role};
+
+use crate::error::{Error, Result};
+use crate::socket::WebSocket;
+use crate::transport::Transport;
+
+/// Opens a WebSocket to `url` (`ws://host[:port]/path?query`) with default settings.
+///
+/// ```no_run
+/// # async fn run() -> wsharp::Result<()> {
+/// let mut ws = wsharp::connect("ws://127.0.0.1:9001/echo").await?;
+/// ws.send("hello").await?;
+/// while let Some(msg) = ws.recv().await {
+///     println!("{:?}", msg?);
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// See [`ClientBuilder::connect`].
+pub async fn connect(url: &str) -> Result<WebSocket<Transport>> {
+    ClientBuilder::new(url).connect().await
+}
+
+/// Settings for a client connection. Invalid settings are reported by
+/// [`connect`](Self::connect), not when they are set.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    headers: Vec<(String, String)>,
+    protocols: Vec<String>,
+    origin: Option<String>,
+    config: Config,
+}
+
+impl ClientBuilder {
+    /// Settings for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            headers: Vec::new(),
+            protocols: Vec::new(),
+            origin: None,
+            config: Config::default(),
+        }
+    }
+
+    /// Subprotocols to offer, most preferred first.
+    pub fn subprotocols<I, P>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.protocols.extend(protocols.into_iter().map(Into::into));
+        self
+    }
+
+    /// The `Origin` header to send.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// An extra request header. A name or value that is not valid HTTP (CR or LF included)
+    /// makes [`connect`](Self::connect) fail before anything is written.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Connection settings (limits, timeouts, fragmentation).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Size limits (a shortcut into [`config`](Self::config)).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// The upgrade request these settings make.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] for a URL that is not `ws://` or `wss://` with a host;
+    /// [`Error::Handshake`] for an invalid header, origin or subprotocol.
+    pub fn request(&self) -> Result<Request<()>> {
+        let uri: Uri = self
+            .url
+            .parse()
+            .map_err(|e| Error::InvalidUrl(format!("{}: {e}", self.url)))?;
+        match uri.scheme_str() {
+            Some("ws") => {}
+            Some("wss") => {
+                return Err(Error::InvalidUrl(format!(
+                    "{}: wss:// needs TLS, which this build lacks",
+                    self.url
+                )));
+            }
+            _ => {
+                return Err(Error::InvalidUrl(format!(
+                    "{}: the scheme must be ws or wss",
+                    self.url
+                )));
+            }
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(Error::InvalidUrl(format!("{}: no host", self.url)));
+        }
+        let invalid = |what: &str, e: &dyn std::fmt::Display| {
+            Error::Handshake(HandshakeError::InvalidRequest(format!("{what}: {e}")))
+        };
+        let mut req = Request::builder()
+            .uri(uri)
+            .body(())
+            .map_err(|e| invalid("uri", &e))?;
+        let headers = req.headers_mut();
+        if let Some(origin) = &self.origin {
+            headers.insert(
+                ORIGIN,
+                HeaderValue::from_str(origin).map_err(|e| invalid("origin", &e))?,
+            );
+        }
+        if !self.protocols.is_empty() {
+            for p in &self.protocols {
+                if p.is_empty() || p.bytes().any(|b| !b.is_ascii_graphic() || b == b',') {
+                    return Err(invalid("subprotocol", &format!("{p:?} is not a token")));
+                }
+            }
+            let value = self.protocols.join(", ");
+            headers.insert(
+                SEC_WEBSOCKET_PROTOCOL,
+                HeaderValue::from_str(&value).map_err(|e| invalid("subprotocol", &e))?,
+            );
+        }
+        for (name, value) in &self.headers {
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid("header name", &e))?;
+            let value = HeaderValue::from_str(value).map_err(|e| invalid("header value", &e))?;
+            headers.append(name, value);
+        }
+        Ok(req)
+    }
+
+    /// Connects over TCP and performs the opening handshake, all within
+    /// [`Config::handshake_timeout`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`], [`Error::Io`] (unreachable host), [`Error::HandshakeTimeout`], or
+    /// [`Error::Handshake`] (a refused upgrade carries the status and headers).
+    pub async fn connect(self) -> Result<WebSocket<Transport>> {
+        let request = self.request()?;
+        let uri = request.uri();
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let timeout = self.config.handshake_timeout;
+        let work = async {
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            handshake(Transport::Tcp(tcp), &request, self.config.clone()).await
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| Error::HandshakeTimeout)?
+    }
+
+    /// Performs the opening handshake over a stream the caller opened (a proxy tunnel, a TLS
+    /// stream, an in-memory pipe), within [`Config::handshake_timeout`].
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), less the TCP part.
+    pub async fn connect_on<S: AsyncRead + AsyncWrite + Unpin>(
+        self,
+        stream: S,
+    ) -> Result<WebSocket<S>> {
+        let request = self.request()?;
+        let timeout = self.config.handshake_timeout;
+        tokio::time::timeout(timeout, handshake(stream, &request, self.config))
+            .await
+            .map_err(|_| Error::HandshakeTimeout)?
+    }
+}
+
+async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    request: &Request<()>,
+    config: Config,
+) -> Result<WebSocket<S>> {
+    let (bytes, expect) = ClientHandshake::new(request)?;
+    io.write_all(&bytes).await?;
+    io.flush().await?;
+    let mut reader = HeadReader::new(config.limits.max_handshake_size);
+    let head = loop {
+        if let Some(head) = reader.poll_head()? {
+            break head;
+        }
+        if io.read_buf(reader.buffer()).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed during the handshake",
+            )
+            .into());
+        }
+    };
+    let accepted = expect.check(&head, &config.limits)?;
+    tracing::debug!(uri = %request.uri(), protocol = ?accepted.protocol, "handshake complete");
+    let rest = reader.into_rest();
+    Ok(WebSocket::from_parts(
+        io,
+        Role::Client,
+        config,
+        &rest,
+        accepted.protocol,
+    ))
+}

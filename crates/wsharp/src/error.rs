@@ -1,0 +1,35 @@
+//! The error type of the async and blocking layers.
+
+use wsharp_proto::handshake::HandshakeError;
+use wsharp_proto::{ProtocolError, SendError};
+
+/// Anything that can go wrong on a WebSocket connection.
+///
+/// A connection that ends with a close handshake is not an error: `recv` yields the peer's
+/// [`Message::Close`](crate::Message::Close) and then `None`. Errors are the other endings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The transport failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The opening handshake failed.
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The opening handshake did not finish within the handshake timeout.
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+    /// The peer broke the protocol or a limit; we closed the connection with the error's
+    /// [close code](ProtocolError::close_code). Also reports an abnormal end (code 1006).
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// A message could not be sent: the connection is closing, or the message was refused.
+    #[error("cannot send: {0}")]
+    Send(#[from] SendError),
+    /// The URL is not a valid `ws://` or `wss://` URL.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,77 @@
+//! WebSockets for tokio: client and server over the [`wsharp_proto`] sans-IO core.
+//!
+//! ```text
+//!   TcpStream / TLS / any AsyncRead+AsyncWrite
+//!        │ bytes read once into the core's buffer, frames written with one vectored write
+//!        ▼
+//!   WebSocket<S>  ── drives ──►  wsharp_proto::Connection (framing, UTF-8, close, limits)
+//!        │ recv() / send() / close() / Stream + Sink / split()
+//!        ▼
+//!   your code
+//! ```
+//!
+//! # Client
+//! ```no_run
+//! # async fn run() -> wsharp::Result<()> {
+//! let mut ws = wsharp::ClientBuilder::new("ws://127.0.0.1:9001/chat")
+//!     .subprotocols(["chat.v2"])
+//!     .origin("http://localhost")
+//!     .connect()
+//!     .await?;
+//! ws.send("hi").await?;
+//! if let Some(reply) = ws.recv().await {
+//!     println!("{:?}", reply?);
+//! }
+//! ws.close(wsharp::CloseCode::NORMAL, "bye").await?;
+//! while ws.recv().await.is_some() {}
+//! # Ok(()) }
+//! ```
+//!
+//! # Server
+//! ```no_run
+//! # async fn run() -> wsharp::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+//! let server = wsharp::ServerBuilder::new().subprotocols(["chat.v2"]);
+//! loop {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let server = server.clone();
+//!     tokio::spawn(async move {
+//!         let Ok(mut ws) = server.accept(tcp).await else { return };
+//!         while let Some(Ok(msg)) = ws.recv().await {
+//!             if msg.is_data() && ws.feed(msg).await.is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     });
+//! }
+//! # }
+//! ```
+//!
+//! # Defaults
+//! Frames up to 16 MiB, messages up to 64 MiB, handshake heads up to 16 KiB and 100 headers,
+//! a 10 s handshake timeout and a 5 s close timeout: see [`Config`] and [`Limits`].
+#![forbid(unsafe_code)]
+
+mod client;
+mod error;
+mod server;
+mod socket;
+mod split;
+mod transport;
+
+pub use client::{ClientBuilder, connect};
+pub use error::{Error, Result};
+pub use server::{OnRequest, Refusal, ServerBuilder, accept};
+pub use socket::WebSocket;
+pub use split::{RecvHalf, SendHalf};
+pub use transport::Transport;
+
+pub use wsharp_proto::handshake::{HandshakeError, UpgradeRequest};
+pub use wsharp_proto::{
+    CloseCode, CloseFrame, Config, Limits, Message, ProtocolError, Role, SendError, State,
+    Utf8Bytes,
+};
+pub use wsharp_proto::{bytes, http};
+
+/// The sans-IO protocol core.
+pub use wsharp_proto as proto;

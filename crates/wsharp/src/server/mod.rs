@@ -1,0 +1,255 @@
+//! The server side of a single connection: [`accept`] and [`ServerBuilder`]. (Services,
+//! sessions and the HTTP server build on this.)
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use http::{Request, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use wsharp_proto::handshake::{
+    HandshakeError, HeadReader, UpgradeRequest, accept_response, check_request, encode_response,
+    parse_request, reject_response,
+};
+use wsharp_proto::{Config, Limits, Role};
+
+use crate::error::{Error, Result};
+use crate::socket::WebSocket;
+
+/// A refusal of an upgrade request: the status, headers and body of the response to send.
+pub type Refusal = Response<String>;
+
+/// Decides on an upgrade request: `Ok(Some(protocol))` accepts with that subprotocol (one the
+/// client offered), `Ok(None)` accepts without one, `Err(response)` refuses.
+pub trait OnRequest: Send + Sync + 'static {
+    /// Looks at the request and what it offers.
+    fn on_request(
+        &self,
+        request: &Request<()>,
+        upgrade: &UpgradeRequest,
+    ) -> Result<Option<String>, Refusal>;
+}
+
+impl<F> OnRequest for F
+where
+    F: Fn(&Request<()>, &UpgradeRequest) -> Result<Option<String>, Refusal> + Send + Sync + 'static,
+{
+    fn on_request(
+        &self,
+        request: &Request<()>,
+        upgrade: &UpgradeRequest,
+    ) -> Result<Option<String>, Refusal> {
+        self(request, upgrade)
+    }
+}
+
+/// Accepts a WebSocket on `stream` with default settings.
+///
+/// ```no_run
+/// # async fn run() -> wsharp::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+/// let (tcp, _) = listener.accept().await?;
+/// let mut ws = wsharp::accept(tcp).await?;
+/// while let Some(msg) = ws.recv().await {
+///     let msg = msg?;
+///     if msg.is_data() {
+///         ws.send(msg).await?;
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// See [`ServerBuilder::accept`].
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebSocket<S>> {
+    ServerBuilder::new().accept(stream).await
+}
+
+/// Settings for accepting connections; cheap to clone and share between accept tasks.
+#[derive(Clone)]
+pub struct ServerBuilder {
+    config: Config,
+    on_request: Option<Arc<dyn OnRequest>>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field("on_request", &self.on_request.is_some())
+            .finish()
+    }
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerBuilder {
+    /// Default settings: no subprotocol chosen, every valid upgrade accepted.
+    pub fn new() -> Self {
+        Self {
+            config: Config::default(),
+            on_request: None,
+        }
+    }
+
+    /// Connection settings (limits, timeouts, fragmentation).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Size limits (a shortcut into [`config`](Self::config)).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// The hook that sees each valid upgrade request and accepts it (choosing a subprotocol)
+    /// or refuses it with a response.
+    pub fn on_request(mut self, hook: impl OnRequest) -> Self {
+        self.on_request = Some(Arc::new(hook));
+        self
+    }
+
+    /// Accepts only these subprotocols: the first the client offers that is in `protocols` is
+    /// chosen; a client that offers none of them is accepted without a subprotocol.
+    pub fn subprotocols<I, P>(self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        let ours: Vec<String> = protocols.into_iter().map(Into::into).collect();
+        self.on_request(move |_: &Request<()>, up: &UpgradeRequest| {
+            Ok(up.protocols.iter().find(|p| ours.contains(p)).cloned())
+        })
+    }
+
+    /// The settings.
+    pub fn get_config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Reads the upgrade request from `stream`, checks it, asks the hook, and answers 101, all
+    /// within [`Config::handshake_timeout`]. A bad request is answered with its 4xx status and
+    /// `Connection: close`, and the stream is shut down.
+    ///
+    /// # Errors
+    /// [`Error::Handshake`] for a bad or refused request, [`Error::HandshakeTimeout`],
+    /// [`Error::Io`].
+    pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut stream: S,
+    ) -> Result<WebSocket<S>> {
+        let timeout = self.config.handshake_timeout;
+        let (request, rest) = tokio::time::timeout(timeout, self.read_request(&mut stream))
+            .await
+            .map_err(|_| Error::HandshakeTimeout)??;
+        self.upgrade(stream, &request, &rest).await
+    }
+
+    /// Reads one request head; answers the head's own errors (431, 414, 400).
+    async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+    ) -> Result<(Request<()>, BytesMut)> {
+        let mut reader = HeadReader::new(self.config.limits.max_handshake_size);
+        let parsed = loop {
+            match reader.poll_head() {
+                Ok(Some(head)) => break parse_request(&head, &self.config.limits),
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+            if stream.read_buf(reader.buffer()).await? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed during the handshake",
+                )
+                .into());
+            }
+        };
+        match parsed {
+            Ok(request) => Ok((request, reader.into_rest())),
+            Err(e) => Err(refuse(stream, &e, None).await),
+        }
+    }
+
+    /// Checks an already-read request and answers it on `stream`: 101 and a [`WebSocket`], or
+    /// the refusal. `received` holds bytes read after the request head.
+    ///
+    /// # Errors
+    /// As [`accept`](Self::accept).
+    pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut stream: S,
+        request: &Request<()>,
+        received: &[u8],
+    ) -> Result<WebSocket<S>> {
+        let upgrade = match check_request(request) {
+            Ok(up) => up,
+            Err(e) => return Err(refuse(&mut stream, &e, None).await),
+        };
+        let protocol = match &self.on_request {
+            None => None,
+            Some(hook) => match hook.on_request(request, &upgrade) {
+                Ok(p) => p,
+                Err(refusal) => {
+                    let err = HandshakeError::Refused(refusal.status());
+                    return Err(refuse(&mut stream, &err, Some(refusal)).await);
+                }
+            },
+        };
+        if let Some(p) = &protocol
+            && !upgrade.protocols.contains(p)
+        {
+            let err = HandshakeError::InvalidRequest(format!(
+                "the hook chose subprotocol {p:?}, which the client did not offer"
+            ));
+            let mut resp = Response::new(String::new());
+            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            return Err(refuse(&mut stream, &err, Some(resp)).await);
+        }
+        let response = accept_response(&upgrade, protocol.as_deref())?;
+        let mut out = BytesMut::with_capacity(256);
+        encode_response(&response, b"", &mut out);
+        stream.write_all(&out).await?;
+        stream.flush().await?;
+        tracing::debug!(uri = %request.uri(), protocol = ?protocol, "upgrade accepted");
+        Ok(WebSocket::from_parts(
+            stream,
+            Role::Server,
+            self.config.clone(),
+            received,
+            protocol,
+        ))
+    }
+}
+
+/// Writes the refusal for `error` (or the hook's own response), shuts the stream down, and
+/// returns the error to report.
+async fn refuse<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    error: &HandshakeError,
+    custom: Option<Refusal>,
+) -> Error {
+    tracing::debug!(error = %error, status = error.status().as_u16(), "upgrade refused");
+    let (mut response, body) = match custom {
+        Some(r) => {
+            let (parts, body) = r.into_parts();
+            (Response::from_parts(parts, ()), body)
+        }
+        None => (reject_response(error), format!("{error}\n")),
+    };
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    let mut out = BytesMut::new();
+    encode_response(&response, body.as_bytes(), &mut out);
+    // The refusal is best effort: the peer may already be gone.
+    let _ = stream.write_all(&out).await;
+    let _ = stream.shutdown().await;
+    Error::Handshake(error.clone())
+}

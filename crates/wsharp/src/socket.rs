@@ -1,0 +1,322 @@
+//! [`WebSocket`]: an open connection over any async byte stream, driving the sans-IO core.
+
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use futures_util::{Sink, Stream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep};
+use wsharp_proto::{CloseCode, CloseFrame, Config, Connection, Event, Message, Role, State};
+
+use crate::error::{Error, Result};
+
+/// The most slices handed to one vectored write.
+const MAX_IOV: usize = 64;
+
+/// An open WebSocket connection over the stream `S` (a `TcpStream`, a TLS stream, or anything
+/// that is `AsyncRead + AsyncWrite`).
+///
+/// - [`recv`](Self::recv) yields messages, then the peer's [`Message::Close`], then `None`.
+///   It also writes pending output (pongs, close replies) before it waits to read.
+/// - [`send`](Self::send) queues a message and writes it out; [`feed`](Self::feed) only queues
+///   (until [`Config::write_high_water`] bytes are pending) so that replies to one read leave in
+///   one write: `while let Some(m) = ws.recv().await { ws.feed(m?).await? }` echoes with batching.
+/// - [`close`](Self::close) sends a close frame; keep calling `recv` to see the peer's answer.
+/// - It is a [`Stream`] of messages and a [`Sink`] of messages, and [`split`](Self::split)
+///   gives owned halves for two tasks.
+///
+/// # Cancel safety
+/// `recv`, `flush` and `close` are cancel safe: dropping their future loses nothing. A `send` or
+/// `feed` future dropped before it completes may not have queued its message.
+pub struct WebSocket<S> {
+    io: S,
+    conn: Connection,
+    protocol: Option<String>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    shutdown_done: bool,
+    finished: bool,
+}
+
+impl<S> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("conn", &self.conn)
+            .field("protocol", &self.protocol)
+            .finish()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Wraps a stream on which the opening handshake is done. `received` holds bytes that
+    /// arrived after the handshake head (frames that shared its segment).
+    pub fn from_parts(
+        io: S,
+        role: Role,
+        config: Config,
+        received: &[u8],
+        protocol: Option<String>,
+    ) -> Self {
+        let mut conn = Connection::new(role, config);
+        if !received.is_empty() {
+            conn.handle_data(received);
+        }
+        Self {
+            io,
+            conn,
+            protocol,
+            deadline: None,
+            shutdown_done: false,
+            finished: false,
+        }
+    }
+
+    /// The subprotocol agreed in the handshake, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The protocol state.
+    pub fn state(&self) -> State {
+        self.conn.state()
+    }
+
+    /// The code and reason of the connection's end, once closed: the peer's close code, 1005 if
+    /// it sent none, 1006 if it sent no close frame at all.
+    pub fn close_status(&self) -> Option<(CloseCode, String)> {
+        self.conn.close_status().map(|(c, r)| (c, r.to_string()))
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The underlying stream, mutably. Reading or writing it directly corrupts the connection.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
+    /// The sans-IO connection this drives.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The next message: text, binary, ping/pong if [`Config::emit_control_frames`], then the
+    /// peer's close, then `None`.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when the peer broke the protocol (we have sent the close code) or the
+    /// connection ended abnormally; [`Error::Io`] when the transport failed. Both end the stream.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Queues `message` and writes everything pending.
+    ///
+    /// # Errors
+    /// [`Error::Send`] after a close frame was sent or for an invalid control payload;
+    /// [`Error::Io`] if the write fails.
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.feed(message).await?;
+        self.flush().await
+    }
+
+    /// Queues `message`, first writing pending output if [`Config::write_high_water`] bytes wait.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn feed(&mut self, message: impl Into<Message>) -> Result<()> {
+        std::future::poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
+        self.conn.send(message.into())?;
+        Ok(())
+    }
+
+    /// Writes everything pending.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the write fails.
+    pub async fn flush(&mut self) -> Result<()> {
+        std::future::poll_fn(|cx| self.poll_write_pending(cx)).await
+    }
+
+    /// Starts the close handshake with `code` and `reason` and writes the close frame. Keep
+    /// calling [`recv`](Self::recv) to receive what the peer still sends and its close; it
+    /// returns `None` once the handshake is over or the close timeout passed.
+    ///
+    /// # Errors
+    /// [`Error::Send`] for a code that may not be sent (1005, 1006, 1015, ...) or a reason over
+    /// 123 bytes; [`Error::Io`] if the write fails.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        let frame = CloseFrame::new(code, reason).map_err(wsharp_proto::SendError::from)?;
+        self.conn.close(Some(frame))?;
+        self.flush().await
+    }
+
+    /// Splits into a receiving and a sending half, each usable from its own task.
+    pub fn split(self) -> (crate::split::RecvHalf<S>, crate::split::SendHalf<S>)
+    where
+        S: Send,
+    {
+        crate::split::split(self)
+    }
+
+    fn poll_ready_to_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.conn.transmit_len() >= self.conn.config().write_high_water {
+            ready!(self.poll_write_pending(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        while self.conn.has_transmit() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let n = self.conn.transmit_slices(&mut slices);
+            let written = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..n]))?;
+            if written == 0 {
+                return Poll::Ready(Err(
+                    std::io::Error::from(std::io::ErrorKind::WriteZero).into()
+                ));
+            }
+            self.conn.advance_transmit(written);
+        }
+        Pin::new(&mut self.io).poll_flush(cx).map_err(Error::from)
+    }
+
+    /// Drives the connection: writes pending output, reads, and returns the next message.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        loop {
+            if let Some(event) = self.conn.poll_event() {
+                return Poll::Ready(Some(match event {
+                    Event::Message(m) => Ok(m),
+                    Event::Close(frame) => {
+                        tracing::debug!(code = ?frame.as_ref().map(|f| f.code.0), "close received");
+                        Ok(Message::Close(frame))
+                    }
+                    Event::Failed(e) => {
+                        tracing::debug!(error = %e, code = e.close_code().0, "connection failed");
+                        Err(e.into())
+                    }
+                }));
+            }
+            if self.finished {
+                return Poll::Ready(None);
+            }
+            let write = self.poll_write_pending(cx);
+            if let Poll::Ready(Err(e)) = write {
+                self.conn.handle_eof();
+                self.finished = true;
+                while self.conn.poll_event().is_some() {}
+                return Poll::Ready(Some(Err(e)));
+            }
+            let state = self.conn.state();
+            if state != State::Open && self.deadline.is_none() {
+                let timeout = self.conn.config().close_timeout;
+                self.deadline = Some(Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
+            }
+            if state == State::Closed {
+                if write.is_pending() {
+                    // The close frame is not out yet; the deadline still bounds the wait.
+                    if self
+                        .deadline
+                        .as_mut()
+                        .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+                    {
+                        self.finished = true;
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Pending;
+                }
+                if !self.shutdown_done {
+                    // Half-close, then read until the peer closes too, so unread input never
+                    // turns our FIN into a reset that could destroy the close frame in flight.
+                    if ready!(Pin::new(&mut self.io).poll_shutdown(cx)).is_err() {
+                        self.finished = true;
+                        return Poll::Ready(None);
+                    }
+                    self.shutdown_done = true;
+                }
+            } else if write.is_pending()
+                && self.conn.transmit_len() >= self.conn.config().write_high_water
+            {
+                // Backpressure: the peer does not read what we owe it, so stop reading from it.
+                return Poll::Pending;
+            }
+            if state != State::Open
+                && self
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+            {
+                if state == State::Closed {
+                    self.finished = true;
+                    return Poll::Ready(None);
+                }
+                self.conn.handle_close_timeout();
+                continue;
+            }
+            let buf = self.conn.recv_buffer();
+            match ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut self.io),
+                cx,
+                buf
+            )) {
+                Ok(0) => {
+                    if state == State::Closed {
+                        self.finished = true;
+                        return Poll::Ready(None);
+                    }
+                    self.conn.handle_eof();
+                }
+                Ok(_) => self.conn.handle_received(),
+                Err(e) => {
+                    let was_closed = state == State::Closed;
+                    self.conn.handle_eof();
+                    self.finished = true;
+                    while self.conn.poll_event().is_some() {}
+                    return Poll::Ready(if was_closed {
+                        None
+                    } else {
+                        Some(Err(e.into()))
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().poll_ready_to_send(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+        self.get_mut().conn.send(item)?;
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().poll_write_pending(cx)
+    }
+
+    /// Sends a close frame with code 1000 (unless one was sent) and writes it out.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        if this.conn.state() == State::Open {
+            this.conn.close(Some(
+                CloseFrame::new(CloseCode::NORMAL, "").expect("1000 is sendable"),
+            ))?;
+        }
+        this.poll_write_pending(cx)
+    }
+}

@@ -1,0 +1,53 @@
+//! Follows the Autobahn fuzzing server: runs every case as an echo client, then asks it to
+//! write its reports.
+//!
+//! Usage: `autobahn_client [ws://127.0.0.1:9001] [agent]`
+
+use wsharp::{ClientBuilder, Config, Message};
+
+async fn echo_case(url: &str) -> wsharp::Result<()> {
+    let mut ws = ClientBuilder::new(url)
+        .config(Config::default())
+        .connect()
+        .await?;
+    while let Some(msg) = ws.recv().await {
+        match msg? {
+            msg @ (Message::Text(_) | Message::Binary(_)) => ws.feed(msg).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn case_count(base: &str) -> wsharp::Result<u32> {
+    let mut ws = wsharp::connect(&format!("{base}/getCaseCount")).await?;
+    let mut count = None;
+    while let Some(msg) = ws.recv().await {
+        // The runner drops the TCP connection right after its close: an error here is expected.
+        match msg {
+            Ok(Message::Text(t)) => count = t.parse().ok(),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    count.ok_or_else(|| wsharp::Error::InvalidUrl("no case count received".into()))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let base = args.next().unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let agent = args.next().unwrap_or_else(|| "wsharp".into());
+    let count = case_count(&base).await?;
+    eprintln!("running {count} cases as agent {agent}");
+    for case in 1..=count {
+        if let Err(e) = echo_case(&format!("{base}/runCase?case={case}&agent={agent}")).await {
+            eprintln!("case {case}: {e}");
+        }
+    }
+    // The runner answers with 101 and drops the connection: that error is expected.
+    if let Ok(mut ws) = wsharp::connect(&format!("{base}/updateReports?agent={agent}")).await {
+        while let Some(Ok(_)) = ws.recv().await {}
+    }
+    Ok(())
+}
