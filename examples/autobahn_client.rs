@@ -10,10 +10,10 @@ async fn echo_case(url: &str) -> wsharp::Result<()> {
         .config(Config::default())
         .connect()
         .await?;
+    // Errors end the stream; recv returns None once the close is done, so keep going.
     while let Some(msg) = ws.recv().await {
-        match msg? {
-            msg @ (Message::Text(_) | Message::Binary(_)) => ws.feed(msg).await?,
-            _ => {}
+        if let Ok(msg @ (Message::Text(_) | Message::Binary(_))) = msg {
+            ws.feed(msg).await?;
         }
     }
     Ok(())

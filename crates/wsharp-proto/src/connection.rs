@@ -407,7 +407,9 @@ impl Connection {
     fn end_frame(&mut self, header: &FrameHeader, payload: Bytes) {
         match header.opcode {
             OpCode::Ping => {
-                if !self.sent_close {
+                // A peer that floods pings without reading our pongs gets no more of them once
+                // the write high-water mark is passed (RFC 6455 §5.5.3 lets us skip pongs).
+                if !self.sent_close && self.out.len < self.config.write_high_water {
                     self.write_frame(OpCode::Pong, true, payload.clone());
                 }
                 if self.config.emit_control_frames {
@@ -440,14 +442,14 @@ impl Connection {
             },
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 if !header.fin {
-                    self.fragments.extend_from_slice(&payload);
+                    self.append_fragment(&payload);
                     return;
                 }
                 let kind = self.message.take();
                 let data = if self.fragments.is_empty() {
                     payload
                 } else {
-                    self.fragments.extend_from_slice(&payload);
+                    self.append_fragment(&payload);
                     std::mem::take(&mut self.fragments).freeze()
                 };
                 let message = if kind == Some(OpCode::Text) {
@@ -462,6 +464,17 @@ impl Connection {
                 self.events.push_back(Event::Message(message));
             }
         }
+    }
+
+    /// Appends a fragment, growing the buffer by doubling but never past the message limit.
+    fn append_fragment(&mut self, payload: &[u8]) {
+        let needed = self.fragments.len() + payload.len();
+        if needed > self.fragments.capacity() {
+            let grown = (self.fragments.capacity() * 2).min(self.config.limits.max_message_size);
+            self.fragments
+                .reserve(grown.max(needed) - self.fragments.len());
+        }
+        self.fragments.extend_from_slice(payload);
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): queues a close frame with the error's code unless

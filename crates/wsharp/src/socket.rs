@@ -34,6 +34,8 @@ pub struct WebSocket<S> {
     conn: Connection,
     protocol: Option<String>,
     deadline: Option<Pin<Box<Sleep>>>,
+    /// A failure held back until the close frame that reports it is written.
+    failure: Option<wsharp_proto::ProtocolError>,
     shutdown_done: bool,
     finished: bool,
 }
@@ -66,6 +68,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             conn,
             protocol,
             deadline: None,
+            failure: None,
             shutdown_done: false,
             finished: false,
         }
@@ -186,6 +189,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Drives the connection: writes pending output, reads, and returns the next message.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
         loop {
+            if self.failure.is_some() {
+                // Report the failure once its close frame is out (or cannot be written).
+                if let Poll::Ready(Err(e)) = self.poll_write_pending(cx) {
+                    tracing::debug!("could not write the close frame: {e}");
+                } else if self.conn.has_transmit() {
+                    return Poll::Pending;
+                }
+                let e = self.failure.take().expect("checked above");
+                return Poll::Ready(Some(Err(e.into())));
+            }
             if let Some(event) = self.conn.poll_event() {
                 return Poll::Ready(Some(match event {
                     Event::Message(m) => Ok(m),
@@ -195,7 +208,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     }
                     Event::Failed(e) => {
                         tracing::debug!(error = %e, code = e.close_code().0, "connection failed");
-                        Err(e.into())
+                        self.failure = Some(e);
+                        continue;
                     }
                 }));
             }

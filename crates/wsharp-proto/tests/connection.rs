@@ -1,0 +1,567 @@
+//! The connection state machine, byte for byte: fault catalogue items 26-41 and 49.
+
+use std::io::IoSlice;
+
+use wsharp_proto::frame::{FrameHeader, OpCode, apply_mask, encode_header, parse_header};
+use wsharp_proto::{
+    CloseCode, CloseFrame, Config, Connection, Event, Limits, Message, ProtocolError, Role,
+    SendError, State,
+};
+
+/// Encodes a raw frame, valid or not: `b0` is FIN|RSV|opcode.
+fn raw(b0: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = vec![b0];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => out.push(m | n as u8),
+        n @ 126..=0xFFFF => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let mut body = payload.to_vec();
+    if let Some(key) = mask {
+        out.extend_from_slice(&key);
+        apply_mask(&mut body, key, 0);
+    }
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A frame as a client sends it (masked).
+fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+    raw(b0, payload, Some([0x11, 0x22, 0x33, 0x44]))
+}
+
+const TEXT: u8 = 0x81;
+const BINARY: u8 = 0x82;
+
+fn server() -> Connection {
+    Connection::new(Role::Server, Config::default())
+}
+
+fn events(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+/// Takes everything the connection wants to write.
+fn output(conn: &mut Connection) -> Vec<u8> {
+    let mut all = Vec::new();
+    while conn.has_transmit() {
+        let mut slices = [IoSlice::new(&[]); 16];
+        let n = conn.transmit_slices(&mut slices);
+        let chunk: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
+        conn.advance_transmit(chunk.len());
+        all.extend(chunk);
+    }
+    all
+}
+
+/// Decodes frames that `role` sent (so masked when a client sent them).
+fn sent_frames(bytes: &[u8], sender: Role) -> Vec<(OpCode, bool, Vec<u8>)> {
+    let receiver = if sender == Role::Client {
+        Role::Server
+    } else {
+        Role::Client
+    };
+    let mut rest = bytes;
+    let mut frames = Vec::new();
+    while !rest.is_empty() {
+        let (h, n): (FrameHeader, usize) = parse_header(rest, receiver, 0, usize::MAX)
+            .unwrap()
+            .expect("whole frame");
+        let len = h.payload_len as usize;
+        let mut payload = rest[n..n + len].to_vec();
+        if let Some(m) = h.mask {
+            apply_mask(&mut payload, m, 0);
+        }
+        frames.push((h.opcode, h.fin, payload));
+        rest = &rest[n + len..];
+    }
+    frames
+}
+
+/// Asserts the connection failed with `code`: one close frame with that code went out and the
+/// state is closed.
+fn assert_failing(conn: &mut Connection, code: u16) {
+    let evs = events(conn);
+    assert!(
+        matches!(evs.last(), Some(Event::Failed(e)) if e.close_code().0 == code),
+        "{evs:?}"
+    );
+    let frames = sent_frames(&output(conn), conn.role());
+    let closes: Vec<_> = frames.iter().filter(|f| f.0 == OpCode::Close).collect();
+    assert_eq!(closes.len(), 1, "{frames:?}");
+    assert_eq!(u16::from_be_bytes([closes[0].2[0], closes[0].2[1]]), code);
+    assert_eq!(conn.state(), State::Closed);
+}
+
+#[test]
+fn fault_26_lengths_with_msb_set_or_over_the_frame_limit() {
+    let mut c = server();
+    c.handle_data(&[0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4]);
+    assert_failing(&mut c, 1002);
+    let mut c = server();
+    c.handle_data(&[
+        0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4,
+    ]);
+    assert_failing(&mut c, 1009);
+    let mut c = Connection::new(
+        Role::Server,
+        Config::default().limits(Limits::default().max_frame_size(100)),
+    );
+    c.handle_data(&client_frame(BINARY, &[0; 100]));
+    assert!(matches!(c.poll_event(), Some(Event::Message(Message::Binary(b))) if b.len() == 100));
+    c.handle_data(&client_frame(BINARY, &[0; 101]));
+    assert_failing(&mut c, 1009);
+}
+
+#[test]
+fn fault_27_non_minimal_lengths_fail_in_both_roles() {
+    let mut c = server();
+    c.handle_data(&[0x82, 0xFE, 0, 5, 1, 2, 3, 4, 0, 0, 0, 0, 0]);
+    assert_failing(&mut c, 1002);
+    let mut c = Connection::new(Role::Client, Config::default());
+    c.handle_data(&[0x82, 0x7F, 0, 0, 0, 0, 0, 0, 0, 200]);
+    assert_failing(&mut c, 1002);
+}
+
+#[test]
+fn fault_28_masking_by_role() {
+    let mut c = server();
+    c.handle_data(&raw(TEXT, b"hello", None));
+    assert_failing(&mut c, 1002);
+    let mut c = Connection::new(Role::Client, Config::default());
+    c.handle_data(&client_frame(TEXT, b"hello"));
+    assert_failing(&mut c, 1002);
+}
+
+#[test]
+fn fault_29_reserved_bits() {
+    for b0 in [0xC1, 0xA1, 0x91, 0xC9] {
+        let mut c = server();
+        c.handle_data(&client_frame(b0, b"x"));
+        assert_failing(&mut c, 1002);
+    }
+}
+
+#[test]
+fn fault_30_reserved_opcodes_and_bad_control_frames() {
+    for op in [3u8, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
+        let mut c = server();
+        c.handle_data(&client_frame(0x80 | op, b""));
+        assert_failing(&mut c, 1002);
+    }
+    let mut c = server();
+    c.handle_data(&client_frame(0x89, &[0; 126]));
+    assert_failing(&mut c, 1002);
+    let mut c = server();
+    c.handle_data(&client_frame(0x09, b""));
+    assert_failing(&mut c, 1002);
+}
+
+#[test]
+fn fault_31_continuation_rules() {
+    let mut c = server();
+    c.handle_data(&client_frame(0x80, b"x"));
+    assert_failing(&mut c, 1002);
+    let mut c = server();
+    c.handle_data(&client_frame(0x01, b"a"));
+    c.handle_data(&client_frame(TEXT, b"b"));
+    assert_failing(&mut c, 1002);
+}
+
+#[test]
+fn fault_32_control_frames_between_fragments() {
+    let mut c = server();
+    let mut wire = client_frame(0x01, b"Hel");
+    wire.extend(client_frame(0x89, b"p1"));
+    wire.extend(client_frame(0x8A, b"unsolicited"));
+    wire.extend(client_frame(0x00, b"lo"));
+    wire.extend(client_frame(0x89, b"p2"));
+    wire.extend(client_frame(0x80, b"!"));
+    c.handle_data(&wire);
+    assert_eq!(events(&mut c), [Event::Message(Message::text("Hello!"))]);
+    let frames = sent_frames(&output(&mut c), Role::Server);
+    assert_eq!(
+        frames,
+        [
+            (OpCode::Pong, true, b"p1".to_vec()),
+            (OpCode::Pong, true, b"p2".to_vec())
+        ]
+    );
+
+    // A close in the middle of a message closes cleanly; the partial message is dropped.
+    let mut c = server();
+    let mut wire = client_frame(0x01, b"part");
+    wire.extend(client_frame(0x88, &[0x03, 0xE8]));
+    c.handle_data(&wire);
+    assert_eq!(
+        events(&mut c),
+        [Event::Close(Some(
+            CloseFrame::new(CloseCode::NORMAL, "").unwrap()
+        ))]
+    );
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(
+        sent_frames(&output(&mut c), Role::Server),
+        [(OpCode::Close, true, vec![0x03, 0xE8])]
+    );
+}
+
+#[test]
+fn fault_33_invalid_utf8_fails_fast() {
+    for bad in [
+        &[0xC0, 0xAF][..],
+        &[0xED, 0xA0, 0x80],
+        &[0xF4, 0x90, 0x80, 0x80],
+    ] {
+        let mut c = server();
+        c.handle_data(&client_frame(0x01, b"ok"));
+        c.handle_data(&client_frame(0x00, bad));
+        // Failed on the bad fragment, before any FIN.
+        assert_failing(&mut c, 1007);
+    }
+    // Truncated at FIN.
+    let mut c = server();
+    c.handle_data(&client_frame(TEXT, &[b'a', 0xE2, 0x82]));
+    assert_failing(&mut c, 1007);
+    // Within one frame, the failure comes as soon as the bad bytes arrive, before the frame ends.
+    let mut c = server();
+    let frame = client_frame(TEXT, b"abc\xC0\xAFdefghijklmnop");
+    c.handle_data(&frame[..6 + 5]);
+    assert_failing(&mut c, 1007);
+    // A 4-byte code point split 1+3 and 2+2 across frames is fine.
+    let clef = "𝄞".as_bytes();
+    for split in [1, 2, 3] {
+        let mut c = server();
+        c.handle_data(&client_frame(0x01, &clef[..split]));
+        c.handle_data(&client_frame(0x80, &clef[split..]));
+        assert_eq!(events(&mut c), [Event::Message(Message::text("𝄞"))]);
+    }
+}
+
+#[test]
+fn fault_34_35_message_limit_across_fragments() {
+    let limits = Limits::default()
+        .max_message_size(64 << 10)
+        .max_frame_size(16 << 10);
+    let mut c = Connection::new(Role::Server, Config::default().limits(limits));
+    let mut frames = 0;
+    c.handle_data(&client_frame(0x02, &[7; 16 << 10]));
+    while c.state() == State::Open {
+        frames += 1;
+        c.handle_data(&client_frame(0x00, &[7; 16 << 10]));
+        while c.poll_event().is_some() {}
+    }
+    // 4 frames of 16 KiB fill 64 KiB; the 5th is refused.
+    assert_eq!(frames, 4);
+    assert!(matches!(
+        c.failure(),
+        Some(ProtocolError::MessageTooBig { .. })
+    ));
+
+    // A flood of one-byte fragments ends at the limit too.
+    let mut c = Connection::new(
+        Role::Server,
+        Config::default().limits(Limits::default().max_message_size(1000)),
+    );
+    c.handle_data(&client_frame(0x02, b"x"));
+    let one = client_frame(0x00, b"x");
+    let mut sent = 1;
+    while c.state() == State::Open && sent < 100_000 {
+        c.handle_data(&one);
+        sent += 1;
+        while c.poll_event().is_some() {}
+    }
+    assert_eq!(sent, 1001);
+    assert_eq!(
+        c.failure().map(ProtocolError::close_code),
+        Some(CloseCode::MESSAGE_TOO_BIG)
+    );
+}
+
+#[test]
+fn fault_36_ping_flood_without_draining_is_bounded() {
+    let high_water = 64 << 10;
+    let mut c = Connection::new(Role::Server, Config::default().write_high_water(high_water));
+    let ping = client_frame(0x89, b"");
+    for _ in 0..200_000 {
+        c.handle_data(&ping);
+        while c.poll_event().is_some() {}
+    }
+    assert!(
+        c.transmit_len() <= high_water + 16,
+        "{} bytes queued",
+        c.transmit_len()
+    );
+    assert_eq!(c.state(), State::Open);
+}
+
+#[test]
+fn fault_37_large_message_in_tiny_reads() {
+    let payload: Vec<u8> = (0..(1 << 20)).map(|i| (i % 251) as u8).collect();
+    let wire = client_frame(BINARY, &payload);
+    let mut c = server();
+    for chunk in wire.chunks(7) {
+        c.handle_data(chunk);
+    }
+    assert_eq!(
+        events(&mut c),
+        [Event::Message(Message::binary(payload.clone()))]
+    );
+    let mut c = server();
+    for b in &wire[..wire.len()] {
+        c.handle_data(std::slice::from_ref(b));
+    }
+    assert_eq!(events(&mut c), [Event::Message(Message::binary(payload))]);
+}
+
+#[test]
+fn fault_38_close_payloads() {
+    let mut c = server();
+    c.handle_data(&client_frame(0x88, &[3]));
+    assert_failing(&mut c, 1002);
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+        let mut c = server();
+        c.handle_data(&client_frame(0x88, &code.to_be_bytes()));
+        assert_failing(&mut c, 1002);
+    }
+    for code in [
+        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999,
+    ] {
+        let mut c = server();
+        c.handle_data(&client_frame(0x88, &code.to_be_bytes()));
+        assert!(matches!(&events(&mut c)[..], [Event::Close(Some(f))] if f.code.0 == code));
+        assert_eq!(
+            sent_frames(&output(&mut c), Role::Server),
+            [(OpCode::Close, true, code.to_be_bytes().to_vec())]
+        );
+    }
+    let mut c = server();
+    c.handle_data(&client_frame(0x88, b"\x03\xe8\xff\xfe"));
+    assert_failing(&mut c, 1007);
+    let mut reason = vec![0x03, 0xE8];
+    reason.extend([b'r'; 123]);
+    let mut c = server();
+    c.handle_data(&client_frame(0x88, &reason));
+    assert!(matches!(&events(&mut c)[..], [Event::Close(Some(f))] if f.reason.len() == 123));
+}
+
+#[test]
+fn fault_39_we_close_and_the_peer_never_answers() {
+    let mut c = server();
+    c.close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "bye").unwrap()))
+        .unwrap();
+    assert_eq!(c.state(), State::Closing);
+    assert_eq!(
+        sent_frames(&output(&mut c), Role::Server),
+        [(OpCode::Close, true, b"\x03\xe9bye".to_vec())]
+    );
+    // Data that arrives before the peer's close is still delivered.
+    c.handle_data(&client_frame(TEXT, b"late"));
+    assert_eq!(events(&mut c), [Event::Message(Message::text("late"))]);
+    assert_eq!(
+        c.send(Message::text("no")),
+        Err(SendError::SendAfterClosing)
+    );
+    c.handle_close_timeout();
+    assert!(matches!(
+        &events(&mut c)[..],
+        [Event::Failed(ProtocolError::CloseTimeout)]
+    ));
+    assert_eq!(c.close_status().unwrap().0, CloseCode::ABNORMAL);
+    assert!(!c.has_transmit(), "1006 is never sent");
+}
+
+#[test]
+fn fault_40_data_after_the_peers_close_is_ignored() {
+    let mut c = server();
+    let mut wire = client_frame(0x88, &[0x03, 0xE8]);
+    wire.extend(client_frame(TEXT, b"after"));
+    wire.extend(client_frame(0x88, &[0x03, 0xE8]));
+    c.handle_data(&wire);
+    assert_eq!(events(&mut c).len(), 1);
+    assert_eq!(
+        sent_frames(&output(&mut c), Role::Server).len(),
+        1,
+        "exactly one close echoed"
+    );
+}
+
+#[test]
+fn fault_41_eof_mid_frame_and_refused_close_codes() {
+    let mut c = server();
+    c.handle_data(&client_frame(BINARY, &[1; 300])[..100]);
+    c.handle_eof();
+    assert!(matches!(
+        &events(&mut c)[..],
+        [Event::Failed(ProtocolError::ResetWithoutClosingHandshake)]
+    ));
+    assert_eq!(c.close_status().unwrap().0, CloseCode::ABNORMAL);
+    assert!(!c.has_transmit());
+
+    let mut c = server();
+    for code in [1005, 1006, 1015] {
+        assert!(
+            c.send(Message::Close(Some(CloseFrame {
+                code: CloseCode(code),
+                reason: "".into()
+            })))
+            .is_err()
+        );
+    }
+    let long = CloseFrame {
+        code: CloseCode::NORMAL,
+        reason: "x".repeat(124).into(),
+    };
+    assert!(c.close(Some(long)).is_err());
+    assert!(!c.has_transmit(), "nothing sent");
+    assert_eq!(c.state(), State::Open);
+}
+
+#[test]
+fn protocol_errors_after_a_complete_message_come_after_it() {
+    let mut c = server();
+    let mut wire = client_frame(TEXT, b"first");
+    wire.extend(client_frame(0x85, b""));
+    c.handle_data(&wire);
+    assert_eq!(c.poll_event(), Some(Event::Message(Message::text("first"))));
+    c.send(Message::text("echo")).unwrap();
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event::Failed(ProtocolError::ReservedOpcode(5)))
+    ));
+    let frames = sent_frames(&output(&mut c), Role::Server);
+    assert_eq!(frames[0], (OpCode::Text, true, b"echo".to_vec()));
+    assert_eq!(frames[1].0, OpCode::Close);
+}
+
+#[test]
+fn fragment_size_splits_outgoing_messages() {
+    let mut c = Connection::new(Role::Server, Config::default().fragment_size(Some(1016)));
+    c.send(Message::binary(vec![9u8; 2500])).unwrap();
+    let frames = sent_frames(&output(&mut c), Role::Server);
+    let shape: Vec<_> = frames.iter().map(|f| (f.0, f.1, f.2.len())).collect();
+    assert_eq!(
+        shape,
+        [
+            (OpCode::Binary, false, 1016),
+            (OpCode::Continuation, false, 1016),
+            (OpCode::Continuation, true, 468)
+        ]
+    );
+}
+
+#[test]
+fn client_and_server_round_trip_every_size() {
+    let mut client = Connection::new(Role::Client, Config::default());
+    let mut server = server();
+    for len in [0usize, 1, 125, 126, 2048, 2049, 65535, 65536, 200_000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        client.send(Message::binary(payload.clone())).unwrap();
+        server.handle_data(&output(&mut client));
+        assert_eq!(
+            events(&mut server),
+            [Event::Message(Message::binary(payload.clone()))],
+            "{len}"
+        );
+        server.send(Message::binary(payload.clone())).unwrap();
+        client.handle_data(&output(&mut server));
+        assert_eq!(
+            events(&mut client),
+            [Event::Message(Message::binary(payload))],
+            "{len}"
+        );
+    }
+    client
+        .close(Some(CloseFrame::new(CloseCode::NORMAL, "done").unwrap()))
+        .unwrap();
+    server.handle_data(&output(&mut client));
+    assert!(matches!(&events(&mut server)[..], [Event::Close(Some(f))] if f.reason == "done"));
+    client.handle_data(&output(&mut server));
+    assert!(
+        matches!(&events(&mut client)[..], [Event::Close(Some(f))] if f.code == CloseCode::NORMAL)
+    );
+    assert_eq!(
+        (client.state(), server.state()),
+        (State::Closed, State::Closed)
+    );
+}
+
+#[test]
+fn emitted_pings_and_pongs() {
+    let mut c = Connection::new(Role::Server, Config::default().emit_control_frames(true));
+    c.handle_data(&client_frame(0x89, b"are you there"));
+    c.handle_data(&client_frame(0x8A, b"yes"));
+    assert_eq!(
+        events(&mut c),
+        [
+            Event::Message(Message::Ping("are you there".into())),
+            Event::Message(Message::Pong("yes".into()))
+        ]
+    );
+    assert_eq!(
+        sent_frames(&output(&mut c), Role::Server),
+        [(OpCode::Pong, true, b"are you there".to_vec())]
+    );
+}
+
+struct CountingRng(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl rand::RngCore for CountingRng {
+    fn next_u32(&mut self) -> u32 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        u64::from(self.next_u32())
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        let n = self.next_u32();
+        for (i, b) in dst.iter_mut().enumerate() {
+            *b = (n >> (8 * (i % 4))) as u8 ^ 0x5A;
+        }
+    }
+}
+
+#[test]
+fn fault_49_masking_keys_come_from_the_rng_for_every_frame() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut c = Connection::new(Role::Client, Config::default());
+    c.set_mask_rng(Box::new(CountingRng(calls.clone())));
+    for i in 0..10 {
+        c.send(Message::text(format!("{i}"))).unwrap();
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 10);
+
+    let mut c = Connection::new(Role::Client, Config::default());
+    let mut keys = std::collections::HashSet::new();
+    let n = 100_000;
+    for _ in 0..n {
+        c.send(Message::binary(vec![0u8; 4])).unwrap();
+        let bytes = output(&mut c);
+        keys.insert([bytes[2], bytes[3], bytes[4], bytes[5]]);
+    }
+    // Birthday bound for 1e5 keys in 2^32: about 1.2 expected collisions.
+    assert!(n - keys.len() < 10, "{} duplicate keys", n - keys.len());
+}
+
+#[test]
+fn encode_header_matches_the_rfc_examples() {
+    let mut out = bytes::BytesMut::new();
+    encode_header(
+        &FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: OpCode::Text,
+            mask: None,
+            payload_len: 5,
+        },
+        &mut out,
+    );
+    assert_eq!(&out[..], [0x81, 0x05]);
+}

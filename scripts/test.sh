@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project, installing what the tests need first:
+# a Python venv (.venv) with the Autobahn runner (kosoku) and the websockets library.
+# Ends with one line 'N passed, N failed' over all suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+log() { printf '\n== %s ==\n' "$*"; }
+
+log "setting up the Python venv"
+if [ ! -x .venv/bin/python ]; then
+  if ! python3 -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    echo "python3 -m venv failed: installing python3-venv"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq python3-venv
+    python3 -m venv .venv
+  fi
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/requirements.txt
+export WSHARP_PYTHON="$root/.venv/bin/python"
+
+log "format, lints, docs"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
+
+log "build (release, once)"
+cargo build --release --workspace --all-targets --locked
+
+log "unit, integration and interop tests"
+test_log=$(mktemp)
+set +e
+cargo test --release --workspace --locked 2>&1 | tee "$test_log"
+test_status=${PIPESTATUS[0]}
+set -e
+read -r cargo_passed cargo_failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p+0, f+0 }' "$test_log")
+if [ "$test_status" -ne 0 ] && [ "$cargo_failed" -eq 0 ]; then cargo_failed=1; fi
+
+log "Autobahn conformance cases, server and client roles"
+set +e
+ab_out=$(.venv/bin/python autobahn/run.py --wsharp target/release/wsharp \
+  --client target/release/examples/autobahn_client | tee /dev/stderr)
+set -e
+read -r ab_passed ab_failed < <(printf '%s\n' "$ab_out" | awk '/^autobahn: [0-9]+ passed/ { print $2, $4 }')
+ab_passed=${ab_passed:-0}; ab_failed=${ab_failed:-1}
+
+extra_failed=0
+for script in scripts/ci.d/*.sh; do
+  [ -e "$script" ] || continue
+  log "$script"
+  if bash "$script"; then echo "$script: ok"; else echo "$script: FAILED"; extra_failed=$((extra_failed + 1)); fi
+done
+
+passed=$((cargo_passed + ab_passed))
+failed=$((cargo_failed + ab_failed + extra_failed))
+log "summary"
+echo "cargo test: $cargo_passed passed, $cargo_failed failed; autobahn: $ab_passed passed, $ab_failed failed; extra suites failed: $extra_failed"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
