@@ -306,7 +306,7 @@ impl Connection {
 
     /// Parses buffered frames: until an event is queued when `one_event`, else all of them.
     fn process(&mut self, one_event: bool) {
-        while !(one_event && !self.events.is_empty()) {
+        while !one_event || self.events.is_empty() {
             if self.closed {
                 self.rbuf.clear();
                 return;

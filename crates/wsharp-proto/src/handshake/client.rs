@@ -41,7 +41,7 @@ impl ClientHandshake {
     ///
     /// # Errors
     /// [`HandshakeError::InvalidRequest`] if the URI has no host.
-    pub fn new<B>(request: &Request<B>) -> Result<(Bytes, ExpectResponse), HandshakeError> {
+    pub fn start<B>(request: &Request<B>) -> Result<(Bytes, ExpectResponse), HandshakeError> {
         let uri = request.uri();
         let mut out = BytesMut::with_capacity(256);
         out.put_slice(b"GET ");
@@ -191,7 +191,7 @@ mod rfc6455_4_1_client_handshake {
         if let Some(p) = protocols {
             b = b.header(SEC_WEBSOCKET_PROTOCOL, p);
         }
-        let (bytes, expect) = ClientHandshake::new(&b.body(()).unwrap()).unwrap();
+        let (bytes, expect) = ClientHandshake::start(&b.body(()).unwrap()).unwrap();
         (String::from_utf8(bytes.to_vec()).unwrap(), expect)
     }
 

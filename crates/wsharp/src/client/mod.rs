@@ -199,7 +199,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     request: &Request<()>,
     config: Config,
 ) -> Result<WebSocket<S>> {
-    let (bytes, expect) = ClientHandshake::new(request)?;
+    let (bytes, expect) = ClientHandshake::start(request)?;
     io.write_all(&bytes).await?;
     io.flush().await?;
     let mut reader = HeadReader::new(config.limits.max_handshake_size);

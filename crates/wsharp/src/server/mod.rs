@@ -16,7 +16,63 @@ use crate::error::{Error, Result};
 use crate::socket::WebSocket;
 
 /// A refusal of an upgrade request: the status, headers and body of the response to send.
-pub type Refusal = Response<String>;
+///
+/// ```
+/// use wsharp::Refusal;
+/// use wsharp::http::StatusCode;
+/// let refusal = Refusal::new(StatusCode::FORBIDDEN).body("origin not allowed");
+/// assert_eq!(refusal.response().status(), 403);
+/// ```
+#[derive(Debug)]
+pub struct Refusal(Box<Response<String>>);
+
+impl Refusal {
+    /// A refusal with `status` and an empty body.
+    pub fn new(status: StatusCode) -> Self {
+        let mut response = Response::new(String::new());
+        *response.status_mut() = status;
+        Self(Box::new(response))
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        *self.0.body_mut() = body.into();
+        self
+    }
+
+    /// Adds a header (an invalid name or value is ignored).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            self.0.headers_mut().append(n, v);
+        }
+        self
+    }
+
+    /// The response that will be sent.
+    pub fn response(&self) -> &Response<String> {
+        &self.0
+    }
+
+    /// The response that will be sent, owned.
+    pub fn into_response(self) -> Response<String> {
+        *self.0
+    }
+}
+
+impl From<StatusCode> for Refusal {
+    fn from(status: StatusCode) -> Self {
+        Self::new(status)
+    }
+}
+
+impl From<Response<String>> for Refusal {
+    fn from(response: Response<String>) -> Self {
+        Self(Box::new(response))
+    }
+}
 
 /// Decides on an upgrade request: `Ok(Some(protocol))` accepts with that subprotocol (one the
 /// client offered), `Ok(None)` accepts without one, `Err(response)` refuses.
@@ -196,7 +252,7 @@ impl ServerBuilder {
             Some(hook) => match hook.on_request(request, &upgrade) {
                 Ok(p) => p,
                 Err(refusal) => {
-                    let err = HandshakeError::Refused(refusal.status());
+                    let err = HandshakeError::Refused(refusal.response().status());
                     return Err(refuse(&mut stream, &err, Some(refusal)).await);
                 }
             },
@@ -207,9 +263,8 @@ impl ServerBuilder {
             let err = HandshakeError::InvalidRequest(format!(
                 "the hook chose subprotocol {p:?}, which the client did not offer"
             ));
-            let mut resp = Response::new(String::new());
-            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            return Err(refuse(&mut stream, &err, Some(resp)).await);
+            let refusal = Refusal::new(StatusCode::INTERNAL_SERVER_ERROR);
+            return Err(refuse(&mut stream, &err, Some(refusal)).await);
         }
         let response = accept_response(&upgrade, protocol.as_deref())?;
         let mut out = BytesMut::with_capacity(256);
@@ -237,7 +292,7 @@ async fn refuse<S: AsyncWrite + Unpin>(
     tracing::debug!(error = %error, status = error.status().as_u16(), "upgrade refused");
     let (mut response, body) = match custom {
         Some(r) => {
-            let (parts, body) = r.into_parts();
+            let (parts, body) = r.into_response().into_parts();
             (Response::from_parts(parts, ()), body)
         }
         None => (reject_response(error), format!("{error}\n")),

@@ -1,0 +1,166 @@
+//! Client handshake faults against scripted TCP servers: fault catalogue 11, 18-22.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use wsharp::{ClientBuilder, Config, Error, HandshakeError, Message};
+
+use crate::util::bounded;
+
+/// A server that reads one request head and answers with `respond(accept_key)`.
+async fn scripted(respond: impl Fn(&str) -> Vec<u8> + Send + 'static) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&head);
+            let key = text
+                .lines()
+                .find_map(|l| l.strip_prefix("sec-websocket-key: "))
+                .unwrap_or("")
+                .to_owned();
+            let accept = wsharp::proto::handshake::accept_key(key.as_bytes());
+            let _ = tcp.write_all(&respond(&accept)).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+    addr
+}
+
+fn ok_response(accept: &str, extra: &str) -> Vec<u8> {
+    format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{extra}\r\n").into_bytes()
+}
+
+async fn connect(
+    addr: SocketAddr,
+    protocols: &[&str],
+) -> Result<wsharp::WebSocket<wsharp::Transport>, Error> {
+    bounded(
+        ClientBuilder::new(format!("ws://{addr}/"))
+            .subprotocols(protocols.iter().copied())
+            .connect(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn fault_11_frame_in_the_response_segment_is_delivered() {
+    let addr = scripted(|accept| {
+        let mut r = ok_response(accept, "");
+        r.extend_from_slice(&[0x81, 2, b'h', b'i']);
+        r
+    })
+    .await;
+    let mut ws = connect(addr, &[]).await.unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap(),
+        Message::text("hi")
+    );
+}
+
+#[tokio::test]
+async fn fault_18_wrong_accept_key() {
+    let addr = scripted(|_| ok_response("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "")).await;
+    assert!(matches!(
+        connect(addr, &[]).await,
+        Err(Error::Handshake(HandshakeError::InvalidAccept))
+    ));
+}
+
+#[tokio::test]
+async fn fault_19_unoffered_protocol_or_extension() {
+    let addr = scripted(|a| ok_response(a, "Sec-WebSocket-Protocol: other\r\n")).await;
+    assert!(matches!(
+        connect(addr, &["chat"]).await,
+        Err(Error::Handshake(HandshakeError::UnexpectedProtocol(_)))
+    ));
+    let addr = scripted(|a| {
+        ok_response(
+            a,
+            "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=16\r\n",
+        )
+    })
+    .await;
+    assert!(matches!(
+        connect(addr, &[]).await,
+        Err(Error::Handshake(HandshakeError::UnexpectedExtension(_)))
+    ));
+}
+
+#[tokio::test]
+async fn fault_20_non_101_carries_status_and_headers() {
+    let addr = scripted(|_| {
+        let mut r = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 10000000\r\n\r\n".to_vec();
+        r.extend(std::iter::repeat_n(b'z', 1 << 20));
+        r
+    })
+    .await;
+    match connect(addr, &[]).await {
+        Err(Error::Handshake(HandshakeError::UnexpectedStatus { status, headers })) => {
+            assert_eq!(status, 401);
+            assert!(headers.contains_key("www-authenticate"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn fault_21_dribbled_response_headers_hit_the_limit() {
+    let addr = scripted(|_| {
+        let mut r = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
+        for i in 0..40_000 {
+            r.extend_from_slice(format!("x-{i}: y\r\n").as_bytes());
+        }
+        r
+    })
+    .await;
+    assert!(matches!(
+        connect(addr, &[]).await,
+        Err(Error::Handshake(HandshakeError::HeadTooLarge { .. }))
+    ));
+    // And a server that never finishes answering hits the handshake timeout.
+    let addr = scripted(|_| b"HTTP/1.1 101 Switching Protocols\r\n".to_vec()).await;
+    let config = Config::default().handshake_timeout(Duration::from_millis(300));
+    let res = bounded(
+        ClientBuilder::new(format!("ws://{addr}/"))
+            .config(config)
+            .connect(),
+    )
+    .await;
+    assert!(matches!(res, Err(Error::HandshakeTimeout)), "{res:?}");
+}
+
+#[tokio::test]
+async fn fault_22_crlf_in_headers_is_refused_before_connecting() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("ws://{addr}/");
+    let bad = [
+        ClientBuilder::new(&url).header("x-a", "b\r\nInjected: 1"),
+        ClientBuilder::new(&url).header("x-a\r\n", "b"),
+        ClientBuilder::new(&url).origin("http://a\r\nx: y"),
+        ClientBuilder::new(&url).subprotocols(["chat\r\nx: y"]),
+    ];
+    for builder in bad {
+        assert!(matches!(
+            builder.connect().await,
+            Err(Error::Handshake(HandshakeError::InvalidRequest(_)))
+        ));
+    }
+    let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+    assert!(accepted.is_err(), "nothing may connect");
+    assert!(matches!(
+        wsharp::connect("http://x/").await,
+        Err(Error::InvalidUrl(_))
+    ));
+}

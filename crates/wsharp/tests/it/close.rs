@@ -1,0 +1,135 @@
+//! Close handshake and abnormal endings over TCP: fault catalogue 39 and 41, and split halves.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wsharp::{CloseCode, Config, Error, Message, ProtocolError, ServerBuilder};
+
+use crate::util::{UPGRADE, bounded, client_frame, echo_server};
+
+/// A raw client that completes the handshake and then does what the test says.
+async fn raw_client(addr: std::net::SocketAddr) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(format!("{UPGRADE}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        bounded(tcp.read_exact(&mut b)).await.unwrap();
+        head.push(b[0]);
+    }
+    tcp
+}
+
+#[tokio::test]
+async fn fault_39_peer_that_never_answers_our_close() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let config = Config::default().close_timeout(Duration::from_millis(300));
+        let mut ws = ServerBuilder::new()
+            .config(config)
+            .accept(tcp)
+            .await
+            .unwrap();
+        ws.close(CloseCode::GOING_AWAY, "stopping").await.unwrap();
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        while let Some(m) = ws.recv().await {
+            seen.push(m.map_err(|e| e.to_string()));
+        }
+        (started.elapsed(), seen, ws.close_status())
+    });
+    let mut peer = raw_client(addr).await;
+    // The peer sends data after our close but never a close of its own.
+    peer.write_all(&client_frame(0x81, b"late")).await.unwrap();
+    let (elapsed, seen, status) = bounded(server).await.unwrap();
+    assert_eq!(seen[0], Ok(Message::text("late")));
+    assert!(
+        matches!(&seen[1], Err(e) if e.contains("timed out")),
+        "{seen:?}"
+    );
+    assert_eq!(status.unwrap().0, CloseCode::ABNORMAL);
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn fault_41_reset_mid_frame_is_an_abnormal_end() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = wsharp::accept(tcp).await.unwrap();
+        let first = ws.recv().await;
+        let next = ws.recv().await;
+        (first, next.is_none(), ws.close_status())
+    });
+    let mut peer = raw_client(addr).await;
+    peer.write_all(&client_frame(0x81, b"partial frame")[..6])
+        .await
+        .unwrap();
+    drop(peer);
+    let (first, ended, status) = bounded(server).await.unwrap();
+    assert!(
+        matches!(
+            first,
+            Some(Err(Error::Protocol(
+                ProtocolError::ResetWithoutClosingHandshake
+            )))
+        ),
+        "{first:?}"
+    );
+    assert!(ended);
+    assert_eq!(status.unwrap().0, CloseCode::ABNORMAL);
+}
+
+#[tokio::test]
+async fn protocol_violation_gets_its_close_code_before_tcp_closes() {
+    let addr = echo_server(ServerBuilder::new()).await;
+    let mut peer = raw_client(addr).await;
+    peer.write_all(&client_frame(0x81, b"ok")).await.unwrap();
+    peer.write_all(&client_frame(0x83, b"")).await.unwrap();
+    let mut got = Vec::new();
+    bounded(peer.read_to_end(&mut got)).await.unwrap();
+    // The echo, then a close frame with 1002, then EOF.
+    assert_eq!(&got[..4], &[0x81, 2, b'o', b'k']);
+    assert_eq!(got[4], 0x88);
+    assert_eq!(u16::from_be_bytes([got[6], got[7]]), 1002);
+}
+
+#[tokio::test]
+async fn clean_close_both_ways_and_split_halves() {
+    let addr = echo_server(ServerBuilder::new()).await;
+    let ws = bounded(wsharp::connect(&format!("ws://{addr}/")))
+        .await
+        .unwrap();
+    let (mut rx, mut tx) = ws.split();
+    let writer = tokio::spawn(async move {
+        for i in 0..100 {
+            tx.send(format!("m{i}")).await.unwrap();
+        }
+        tx.close(CloseCode::NORMAL, "done").await.unwrap();
+        tx
+    });
+    let mut got = Vec::new();
+    while let Some(m) = bounded(rx.recv()).await {
+        got.push(m.unwrap());
+    }
+    assert_eq!(got.len(), 101);
+    assert_eq!(got[99], Message::text("m99"));
+    assert!(matches!(&got[100], Message::Close(Some(f)) if f.code == CloseCode::NORMAL));
+    let tx = writer.await.unwrap();
+    let ws = rx.reunite(tx).unwrap();
+    assert_eq!(ws.close_status().unwrap().0, CloseCode::NORMAL);
+    assert!(matches!(
+        bounded(async {
+            let mut ws = ws;
+            ws.send("after").await
+        })
+        .await,
+        Err(Error::Send(wsharp::SendError::SendAfterClosing))
+    ));
+}

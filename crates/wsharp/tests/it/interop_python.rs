@@ -1,0 +1,130 @@
+//! Interop with the Python `websockets` library, both directions.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use wsharp::{ClientBuilder, CloseCode, Config, Message, ServerBuilder};
+
+use crate::util::{bounded, echo_server, python, script};
+
+/// Kills the child when dropped, so a failing test leaves no process behind.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn python_echo_server() -> (Reap, u16) {
+    let mut child = Command::new(python())
+        .arg(script("echo_server.py"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the Python echo server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Python server printed {line:?}"));
+    (Reap(child), port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wsharp_client_against_python_server() {
+    let (_server, port) = python_echo_server();
+    let url = format!("ws://127.0.0.1:{port}/");
+    let mut ws = bounded(
+        ClientBuilder::new(&url)
+            .config(Config::default().emit_control_frames(true))
+            .connect(),
+    )
+    .await
+    .unwrap();
+
+    for msg in [
+        Message::text("héllo ✓"),
+        Message::binary(vec![0u8, 1, 254, 255]),
+        Message::text(""),
+    ] {
+        ws.send(msg.clone()).await.unwrap();
+        assert_eq!(bounded(ws.recv()).await.unwrap().unwrap(), msg);
+    }
+    let big: Vec<u8> = (0..16 << 20)
+        .map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    ws.send(Message::binary(big.clone())).await.unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap(),
+        Message::binary(big)
+    );
+    ws.send(Message::Ping("are you there".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap(),
+        Message::Pong("are you there".into())
+    );
+    ws.close(CloseCode::NORMAL, "done").await.unwrap();
+    match bounded(ws.recv()).await {
+        Some(Ok(Message::Close(Some(f)))) => assert_eq!(f.code, CloseCode::NORMAL),
+        other => panic!("{other:?}"),
+    }
+    assert!(bounded(ws.recv()).await.is_none());
+
+    // Fragmented sends, split at 1016 bytes as websocket-sharp does.
+    let mut ws = bounded(
+        ClientBuilder::new(&url)
+            .config(Config::default().fragment_size(Some(1016)))
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let text = "fragmenté ".repeat(500);
+    ws.send(Message::text(text.clone())).await.unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap(),
+        Message::text(text)
+    );
+
+    // Each close code the server sends reaches us with its reason.
+    for code in [1000u16, 1001, 1003, 1007, 1008, 1009, 1011, 3000, 4999] {
+        let mut ws = bounded(wsharp::connect(&url)).await.unwrap();
+        ws.send(format!("close {code} bye {code}")).await.unwrap();
+        match bounded(ws.recv()).await {
+            Some(Ok(Message::Close(Some(f)))) => {
+                assert_eq!(
+                    (f.code.0, f.reason.as_str()),
+                    (code, format!("bye {code}").as_str())
+                );
+            }
+            other => panic!("code {code}: {other:?}"),
+        }
+        assert!(bounded(ws.recv()).await.is_none());
+        assert_eq!(ws.close_status().unwrap().0, CloseCode(code));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_against_wsharp_server() {
+    let addr = echo_server(ServerBuilder::new()).await;
+    let out = bounded(
+        tokio::process::Command::new(python())
+            .arg(script("client.py"))
+            .arg(format!("ws://{addr}/"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("OK"),
+        "python client failed:\n{stdout}\n{stderr}"
+    );
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the tokio layer: real sockets on loopback, real peers.
+
+mod client_handshake;
+mod close;
+mod interop_python;
+mod server_handshake;
+mod util;
