@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
-use wsharp::{Config, Limits, ServerBuilder};
+use wsharp::{Config, Deflate, Limits, ServerBuilder};
 
 /// WebSocket tool: servers and clients for testing and benchmarking.
 #[derive(Debug, Parser)]
@@ -37,6 +37,9 @@ enum Command {
         /// Largest frame accepted, in bytes.
         #[arg(long, default_value_t = 16 << 20)]
         max_frame_size: usize,
+        /// Refuse permessage-deflate (answer without extensions).
+        #[arg(long)]
+        no_compression: bool,
     },
 }
 
@@ -74,11 +77,15 @@ fn main() -> ExitCode {
                 listen,
                 max_message_size,
                 max_frame_size,
+                no_compression,
             } => {
                 let limits = Limits::default()
                     .max_message_size(max_message_size)
                     .max_frame_size(max_frame_size);
-                echo(listen, Config::default().limits(limits)).await
+                let server = ServerBuilder::new()
+                    .config(Config::default().limits(limits))
+                    .compression((!no_compression).then(Deflate::default));
+                echo(listen, server).await
             }
         }
     });
@@ -91,12 +98,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn echo(listen: SocketAddr, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+async fn echo(listen: SocketAddr, server: ServerBuilder) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     tracing::info!("echo server listening on ws://{}", listener.local_addr()?);
-    let server = ServerBuilder::new().config(config);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(conn) => conn,

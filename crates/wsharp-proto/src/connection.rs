@@ -8,6 +8,7 @@ use rand::RngCore;
 
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::{Config, Role};
+use crate::deflate::{Deflate, Deflater, Inflater, Negotiated};
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{FrameHeader, OpCode, apply_mask, encode_header, parse_header};
 use crate::message::{Message, Utf8Bytes};
@@ -85,6 +86,21 @@ pub struct Connection {
     closed: bool,
     failure: Option<ProtocolError>,
     mask_rng: Option<Box<dyn RngCore + Send + Sync>>,
+    deflate: Option<Box<DeflateState>>,
+    /// Whether the message being received is compressed (RSV1 on its first frame).
+    compressed: bool,
+    /// The inflated message being received.
+    inflated: Vec<u8>,
+}
+
+/// permessage-deflate state of a connection.
+#[derive(Debug)]
+struct DeflateState {
+    /// `None` when the negotiated window is one the backend cannot make (8 bits): we then
+    /// send uncompressed, which RFC 7692 allows for any message.
+    deflater: Option<Deflater>,
+    inflater: Inflater,
+    threshold: usize,
 }
 
 impl std::fmt::Debug for Connection {
@@ -118,7 +134,62 @@ impl Connection {
             closed: false,
             failure: None,
             mask_rng: None,
+            deflate: None,
+            compressed: false,
+            inflated: Vec::new(),
         }
+    }
+
+    /// Turns on permessage-deflate as negotiated in the handshake, with `settings`' level and
+    /// threshold. Call before any frame is exchanged.
+    pub fn set_deflate(&mut self, negotiated: &Negotiated, settings: &Deflate) {
+        let (window, own_reset, peer_reset) = match self.role {
+            Role::Server => (
+                negotiated.server_max_window_bits,
+                negotiated.server_no_context_takeover,
+                negotiated.client_no_context_takeover,
+            ),
+            Role::Client => (
+                negotiated.client_max_window_bits,
+                negotiated.client_no_context_takeover,
+                negotiated.server_no_context_takeover,
+            ),
+        };
+        self.deflate = Some(Box::new(DeflateState {
+            deflater: (window >= 9).then(|| Deflater::new(settings.level, window, own_reset)),
+            inflater: Inflater::new(peer_reset),
+            threshold: settings.threshold,
+        }));
+        self.allowed_rsv = 0b100;
+    }
+
+    /// Whether permessage-deflate is on.
+    pub fn is_deflate(&self) -> bool {
+        self.deflate.is_some()
+    }
+
+    /// Whether compression state is held right now (tells the idle memory cost).
+    pub fn holds_deflate_state(&self) -> bool {
+        self.deflate.as_ref().is_some_and(|d| {
+            d.inflater.is_allocated() || d.deflater.as_ref().is_some_and(Deflater::is_allocated)
+        })
+    }
+
+    /// Queues a text or binary message without compressing it, whatever was negotiated (other
+    /// messages behave as with [`send`](Self::send)).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_uncompressed(&mut self, message: Message) -> Result<(), SendError> {
+        if self.sent_close || self.closed {
+            return Err(SendError::SendAfterClosing);
+        }
+        match message {
+            Message::Text(text) => self.send_frames(OpCode::Text, text.into_bytes(), 0),
+            Message::Binary(data) => self.send_frames(OpCode::Binary, data, 0),
+            other => return self.send(other),
+        }
+        Ok(())
     }
 
     /// Replaces the source of masking keys (client role). By default each key comes from the
@@ -354,6 +425,7 @@ impl Connection {
                     apply_mask(fresh, mask, processed);
                 }
                 if self.message == Some(OpCode::Text)
+                    && !self.compressed
                     && !header.opcode.is_control()
                     && self.utf8.feed(fresh).is_err()
                 {
@@ -374,8 +446,14 @@ impl Connection {
     /// Checks what the header alone decides against the connection's state.
     fn start_frame(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
         let max = self.config.limits.max_message_size;
+        let rsv1 = header.rsv & 0b100 != 0;
+        if rsv1 && !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            // RSV1 marks a compressed message on its first frame only (RFC 7692 §6).
+            return Err(ProtocolError::ReservedBits(header.rsv));
+        }
         match header.opcode {
             OpCode::Text | OpCode::Binary => {
+                self.compressed = rsv1;
                 if self.message.is_some() {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
@@ -436,10 +514,14 @@ impl Connection {
                     self.closed = true;
                     self.message = None;
                     self.fragments = BytesMut::new();
+                    self.inflated = Vec::new();
                     self.peer_close = Some(frame.clone());
                     self.events.push_back(Event::Close(frame));
                 }
             },
+            OpCode::Text | OpCode::Binary | OpCode::Continuation if self.compressed => {
+                self.inflate_frame(&payload, header.fin);
+            }
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 if !header.fin {
                     self.append_fragment(&payload);
@@ -464,6 +546,45 @@ impl Connection {
                 self.events.push_back(Event::Message(message));
             }
         }
+    }
+
+    /// Inflates a frame of a compressed message; at FIN, delivers the message.
+    fn inflate_frame(&mut self, payload: &[u8], fin: bool) {
+        let limit = self.config.limits.max_message_size;
+        let Some(deflate) = self.deflate.as_mut() else {
+            return;
+        };
+        let start = self.inflated.len();
+        if let Err(e) = deflate
+            .inflater
+            .inflate(payload, fin, &mut self.inflated, limit)
+        {
+            self.inflated = Vec::new();
+            self.fail(e);
+            return;
+        }
+        let text = self.message == Some(OpCode::Text);
+        if text && self.utf8.feed(&self.inflated[start..]).is_err() {
+            self.inflated = Vec::new();
+            self.fail(ProtocolError::InvalidUtf8);
+            return;
+        }
+        if !fin {
+            return;
+        }
+        self.message = None;
+        self.compressed = false;
+        let data = Bytes::from(std::mem::take(&mut self.inflated));
+        let message = if text {
+            if self.utf8.finish().is_err() {
+                self.fail(ProtocolError::InvalidUtf8);
+                return;
+            }
+            Message::Text(Utf8Bytes::from_validated(data))
+        } else {
+            Message::Binary(data)
+        };
+        self.events.push_back(Event::Message(message));
     }
 
     /// Appends a fragment, growing the buffer by doubling but never past the message limit.
@@ -491,6 +612,8 @@ impl Connection {
         self.frame = None;
         self.message = None;
         self.fragments = BytesMut::new();
+        self.compressed = false;
+        self.inflated = Vec::new();
         self.closed = true;
         self.events.push_back(Event::Failed(error.clone()));
         self.failure = Some(error);
@@ -511,22 +634,44 @@ impl Connection {
     }
 
     fn send_data(&mut self, opcode: OpCode, payload: Bytes) {
+        if let Some(deflate) = self.deflate.as_mut()
+            && payload.len() >= deflate.threshold
+            && let Some(deflater) = deflate.deflater.as_mut()
+        {
+            let compressed = deflater.compress(&payload);
+            self.send_frames(opcode, compressed, 0b100);
+        } else {
+            self.send_frames(opcode, payload, 0);
+        }
+    }
+
+    /// Sends a data message's payload as one frame or fragments; `rsv` goes on the first.
+    fn send_frames(&mut self, opcode: OpCode, payload: Bytes, rsv: u8) {
         match self.config.fragment_size {
             Some(size) if payload.len() > size => {
-                let mut opcode = opcode;
+                let (mut opcode, mut rsv) = (opcode, rsv);
                 let mut start = 0;
                 while start < payload.len() {
                     let end = (start + size).min(payload.len());
-                    self.write_frame(opcode, end == payload.len(), payload.slice(start..end));
-                    opcode = OpCode::Continuation;
+                    self.write_frame_rsv(
+                        opcode,
+                        end == payload.len(),
+                        rsv,
+                        payload.slice(start..end),
+                    );
+                    (opcode, rsv) = (OpCode::Continuation, 0);
                     start = end;
                 }
             }
-            _ => self.write_frame(opcode, true, payload),
+            _ => self.write_frame_rsv(opcode, true, rsv, payload),
         }
     }
 
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
+        self.write_frame_rsv(opcode, fin, 0, payload);
+    }
+
+    fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Bytes) {
         let mask = match self.role {
             Role::Server => None,
             Role::Client => {
@@ -540,7 +685,7 @@ impl Connection {
         };
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: payload.len() as u64,

@@ -66,6 +66,7 @@ pub use socket::WebSocket;
 pub use split::{RecvHalf, SendHalf};
 pub use transport::Transport;
 
+pub use wsharp_proto::deflate::Deflate;
 pub use wsharp_proto::handshake::{HandshakeError, UpgradeRequest};
 pub use wsharp_proto::{
     CloseCode, CloseFrame, Config, Limits, Message, ProtocolError, Role, SendError, State,

@@ -59,7 +59,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         received: &[u8],
         protocol: Option<String>,
     ) -> Self {
-        let mut conn = Connection::new(role, config);
+        Self::from_connection(io, Connection::new(role, config), received, protocol)
+    }
+
+    /// Wraps a stream and a connection set up by the caller (with permessage-deflate on, say).
+    pub fn from_connection(
+        io: S,
+        mut conn: Connection,
+        received: &[u8],
+        protocol: Option<String>,
+    ) -> Self {
         if !received.is_empty() {
             conn.handle_data(received);
         }
@@ -133,6 +142,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         std::future::poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
         self.conn.send(message.into())?;
         Ok(())
+    }
+
+    /// Queues a text or binary message uncompressed even when permessage-deflate is on, and
+    /// writes everything pending.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<()> {
+        std::future::poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
+        self.conn.send_uncompressed(message.into())?;
+        self.flush().await
+    }
+
+    /// Whether permessage-deflate was negotiated.
+    pub fn is_compressed(&self) -> bool {
+        self.conn.is_deflate()
     }
 
     /// Writes everything pending.

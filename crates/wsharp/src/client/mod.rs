@@ -1,11 +1,12 @@
 //! The client: [`connect`] and [`ClientBuilder`].
 
-use http::header::{ORIGIN, SEC_WEBSOCKET_PROTOCOL};
+use http::header::{ORIGIN, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL};
 use http::{HeaderName, HeaderValue, Request, Uri};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wsharp_proto::deflate::Deflate;
 use wsharp_proto::handshake::{ClientHandshake, HandshakeError, HeadReader};
-use wsharp_proto::{Config, Limits, Role};
+use wsharp_proto::{Config, Connection, Limits, Role};
 
 use crate::error::{Error, Result};
 use crate::socket::WebSocket;
@@ -38,6 +39,7 @@ pub struct ClientBuilder {
     protocols: Vec<String>,
     origin: Option<String>,
     config: Config,
+    compression: Option<Deflate>,
 }
 
 impl ClientBuilder {
@@ -49,6 +51,7 @@ impl ClientBuilder {
             protocols: Vec::new(),
             origin: None,
             config: Config::default(),
+            compression: None,
         }
     }
 
@@ -72,6 +75,23 @@ impl ClientBuilder {
     /// makes [`connect`](Self::connect) fail before anything is written.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Offers permessage-deflate (RFC 7692) with these parameters; `None` (the default) offers
+    /// no compression. A server that declines leaves the connection uncompressed.
+    ///
+    /// ```no_run
+    /// # async fn run() -> wsharp::Result<()> {
+    /// use wsharp::Deflate;
+    /// let ws = wsharp::ClientBuilder::new("ws://127.0.0.1:9001/")
+    ///     .compression(Deflate::default().client_no_context_takeover(true))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compression(mut self, deflate: impl Into<Option<Deflate>>) -> Self {
+        self.compression = deflate.into();
         self
     }
 
@@ -141,6 +161,11 @@ impl ClientBuilder {
                 HeaderValue::from_str(&value).map_err(|e| invalid("subprotocol", &e))?,
             );
         }
+        if let Some(deflate) = &self.compression {
+            let offer = HeaderValue::from_str(&deflate.offer_header())
+                .map_err(|e| invalid("extension", &e))?;
+            headers.insert(SEC_WEBSOCKET_EXTENSIONS, offer);
+        }
         for (name, value) in &self.headers {
             let name =
                 HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid("header name", &e))?;
@@ -170,7 +195,13 @@ impl ClientBuilder {
         let work = async {
             let tcp = TcpStream::connect((host.as_str(), port)).await?;
             tcp.set_nodelay(true)?;
-            handshake(Transport::Tcp(tcp), &request, self.config.clone()).await
+            handshake(
+                Transport::Tcp(tcp),
+                &request,
+                self.config.clone(),
+                self.compression,
+            )
+            .await
         };
         tokio::time::timeout(timeout, work)
             .await
@@ -188,9 +219,12 @@ impl ClientBuilder {
     ) -> Result<WebSocket<S>> {
         let request = self.request()?;
         let timeout = self.config.handshake_timeout;
-        tokio::time::timeout(timeout, handshake(stream, &request, self.config))
-            .await
-            .map_err(|_| Error::HandshakeTimeout)?
+        tokio::time::timeout(
+            timeout,
+            handshake(stream, &request, self.config, self.compression),
+        )
+        .await
+        .map_err(|_| Error::HandshakeTimeout)?
     }
 }
 
@@ -198,6 +232,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
     request: &Request<()>,
     config: Config,
+    compression: Option<Deflate>,
 ) -> Result<WebSocket<S>> {
     let (bytes, expect) = ClientHandshake::start(request)?;
     io.write_all(&bytes).await?;
@@ -217,11 +252,21 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let accepted = expect.check(&head, &config.limits)?;
     tracing::debug!(uri = %request.uri(), protocol = ?accepted.protocol, "handshake complete");
+    let mut conn = Connection::new(Role::Client, config);
+    match (accepted.extensions.as_slice(), compression) {
+        ([], _) => {}
+        ([one], Some(deflate)) => {
+            let negotiated = deflate
+                .accept_response(one)
+                .map_err(|e| HandshakeError::UnexpectedExtension(format!("{one}: {e}")))?;
+            conn.set_deflate(&negotiated, &deflate);
+        }
+        (many, _) => return Err(HandshakeError::UnexpectedExtension(many.join(", ")).into()),
+    }
     let rest = reader.into_rest();
-    Ok(WebSocket::from_parts(
+    Ok(WebSocket::from_connection(
         io,
-        Role::Client,
-        config,
+        conn,
         &rest,
         accepted.protocol,
     ))

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use http::{Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use wsharp_proto::deflate::Deflate;
 use wsharp_proto::handshake::{
     HandshakeError, HeadReader, UpgradeRequest, accept_response, check_request, encode_response,
     parse_request, reject_response,
 };
-use wsharp_proto::{Config, Limits, Role};
+use wsharp_proto::{Config, Connection, Limits, Role};
 
 use crate::error::{Error, Result};
 use crate::socket::WebSocket;
@@ -125,6 +126,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebS
 pub struct ServerBuilder {
     config: Config,
     on_request: Option<Arc<dyn OnRequest>>,
+    compression: Option<Deflate>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -148,12 +150,21 @@ impl ServerBuilder {
         Self {
             config: Config::default(),
             on_request: None,
+            compression: None,
         }
     }
 
     /// Connection settings (limits, timeouts, fragmentation).
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Accepts permessage-deflate offers within these limits (the first acceptable offer wins;
+    /// bad offers are declined, never fatal). `None`, the default, answers without any
+    /// extension, as websocket-sharp's `IgnoreExtensions`.
+    pub fn compression(mut self, deflate: impl Into<Option<Deflate>>) -> Self {
+        self.compression = deflate.into();
         self
     }
 
@@ -266,19 +277,24 @@ impl ServerBuilder {
             let refusal = Refusal::new(StatusCode::INTERNAL_SERVER_ERROR);
             return Err(refuse(&mut stream, &err, Some(refusal)).await);
         }
-        let response = accept_response(&upgrade, protocol.as_deref())?;
+        let mut response = accept_response(&upgrade, protocol.as_deref())?;
+        let mut conn = Connection::new(Role::Server, self.config.clone());
+        if let Some(deflate) = &self.compression
+            && let Some((negotiated, header)) = deflate.negotiate(&upgrade.extensions)
+        {
+            let value = http::HeaderValue::from_str(&header)
+                .map_err(|e| HandshakeError::InvalidRequest(e.to_string()))?;
+            response
+                .headers_mut()
+                .insert(http::header::SEC_WEBSOCKET_EXTENSIONS, value);
+            conn.set_deflate(&negotiated, deflate);
+        }
         let mut out = BytesMut::with_capacity(256);
         encode_response(&response, b"", &mut out);
         stream.write_all(&out).await?;
         stream.flush().await?;
         tracing::debug!(uri = %request.uri(), protocol = ?protocol, "upgrade accepted");
-        Ok(WebSocket::from_parts(
-            stream,
-            Role::Server,
-            self.config.clone(),
-            received,
-            protocol,
-        ))
+        Ok(WebSocket::from_connection(stream, conn, received, protocol))
     }
 }
 
