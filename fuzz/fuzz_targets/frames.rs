@@ -6,6 +6,7 @@
 use std::io::IoSlice;
 
 use libfuzzer_sys::fuzz_target;
+use wsharp_proto::deflate::Deflate;
 use wsharp_proto::{Config, Connection, Event, Limits, Message, Role, State};
 
 fn run(role: Role, data: &[u8]) {
@@ -14,6 +15,12 @@ fn run(role: Role, data: &[u8]) {
     let limits = Limits::default().max_frame_size(4096).max_message_size(8192);
     let config = Config::default().limits(limits).write_high_water(4096).emit_control_frames(split & 1 == 0);
     let mut conn = Connection::new(role, config);
+    if split & 2 == 0 {
+        // Exercise permessage-deflate too: RSV1 frames are inflated, bounded by the limit.
+        let deflate = Deflate::default();
+        let negotiated = deflate.negotiate(&["permessage-deflate"]).expect("plain offer").0;
+        conn.set_deflate(&negotiated, &deflate);
+    }
     let mut total_out = 0usize;
     for piece in data.chunks(chunk) {
         conn.handle_data(piece);

@@ -7,9 +7,11 @@ seconds=${FUZZ_SECONDS:-20}
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
  -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
-cargo build --release --locked --bins
+# An explicit target keeps these flags off build scripts, as cargo-fuzz does.
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo build --release --locked --bins --target "$host"
 for target in frames handshake; do
   mkdir -p "corpus/$target"
   echo "fuzzing $target for ${seconds}s"
-  "target/release/$target" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 "corpus/$target" 2>&1 | tail -4
+  "target/$host/release/$target" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 "corpus/$target" 2>&1 | tail -4
 done
