@@ -565,3 +565,119 @@ fn encode_header_matches_the_rfc_examples() {
     );
     assert_eq!(&out[..], [0x81, 0x05]);
 }
+
+mod rfc7692_permessage_deflate {
+    use super::*;
+    use wsharp_proto::deflate::{Deflate, Deflater};
+
+    fn deflate_server(max_message: usize) -> Connection {
+        let limits = Limits::default().max_message_size(max_message);
+        let mut c = Connection::new(Role::Server, Config::default().limits(limits));
+        let deflate = Deflate::default();
+        let (negotiated, _) = deflate.negotiate(&["permessage-deflate"]).unwrap();
+        c.set_deflate(&negotiated, &deflate);
+        c
+    }
+
+    fn compressed(data: &[u8]) -> Vec<u8> {
+        Deflater::new(9, 15, true).compress(data).to_vec()
+    }
+
+    #[test]
+    fn compressed_messages_in_one_or_many_frames() {
+        let mut c = deflate_server(1 << 20);
+        let wire = compressed("héllo héllo héllo".as_bytes());
+        c.handle_data(&client_frame(0xC1, &wire));
+        assert_eq!(
+            events(&mut c),
+            [Event::Message(Message::text("héllo héllo héllo"))]
+        );
+        let (a, b) = wire.split_at(wire.len() / 2);
+        c.handle_data(&client_frame(0x41, a));
+        c.handle_data(&client_frame(0x89, b"ping between"));
+        c.handle_data(&client_frame(0x80, b));
+        assert_eq!(
+            events(&mut c),
+            [Event::Message(Message::text("héllo héllo héllo"))]
+        );
+        // Our reply goes out compressed, RSV1 on its only frame.
+        c.send(Message::text("reply reply reply")).unwrap();
+        let out = output(&mut c);
+        let pong_and_reply = sent_frames_rsv(&out);
+        assert_eq!(pong_and_reply[0].0, 0x8A);
+        assert_eq!(
+            pong_and_reply[1].0 & 0xF0,
+            0xC0,
+            "FIN and RSV1 on the compressed reply"
+        );
+    }
+
+    /// First byte and payload of each frame a server sent.
+    fn sent_frames_rsv(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            let (h, n) = parse_header(bytes, Role::Client, 0b100, usize::MAX)
+                .unwrap()
+                .unwrap();
+            let len = h.payload_len as usize;
+            out.push((bytes[0], bytes[n..n + len].to_vec()));
+            bytes = &bytes[n + len..];
+        }
+        out
+    }
+
+    #[test]
+    fn rsv1_only_on_the_first_data_frame() {
+        let mut c = deflate_server(1 << 20);
+        c.handle_data(&client_frame(0x41, &compressed(b"ab")));
+        c.handle_data(&client_frame(0xC0, b"\x00"));
+        assert_failing(&mut c, 1002);
+        let mut c = deflate_server(1 << 20);
+        c.handle_data(&client_frame(0xC9, b""));
+        assert_failing(&mut c, 1002);
+    }
+
+    #[test]
+    fn fault_42_a_bomb_closes_with_1009_in_one_or_many_frames() {
+        let bomb = compressed(&vec![0u8; 16 << 20]);
+        assert!(bomb.len() < 32 << 10);
+        let mut c = deflate_server(1 << 20);
+        c.handle_data(&client_frame(0xC2, &bomb));
+        assert_failing(&mut c, 1009);
+        let mut c = deflate_server(1 << 20);
+        let (a, b) = bomb.split_at(bomb.len() / 2);
+        c.handle_data(&client_frame(0x42, a));
+        c.handle_data(&client_frame(0x80, b));
+        assert_failing(&mut c, 1009);
+    }
+
+    #[test]
+    fn fault_43_exactly_at_the_limit() {
+        let max = 10_000;
+        for (size, ok) in [(max, true), (max + 1, false), (max + 2, false)] {
+            let mut c = deflate_server(max);
+            c.handle_data(&client_frame(0xC2, &compressed(&vec![7u8; size])));
+            match c.poll_event() {
+                Some(Event::Message(Message::Binary(b))) => assert!(ok && b.len() == size),
+                other => assert!(
+                    !ok && matches!(
+                        other,
+                        Some(Event::Failed(ProtocolError::MessageTooBig { .. }))
+                    ),
+                    "{size}: {other:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn fault_44_corrupt_data_closes_with_1007() {
+        let mut c = deflate_server(1 << 20);
+        c.handle_data(&client_frame(0xC1, &[0xFF, 0xFF, 0xFF, 0x00]));
+        assert_failing(&mut c, 1007);
+        // Compressed bytes that inflate to invalid UTF-8 in a text message.
+        let mut c = deflate_server(1 << 20);
+        c.handle_data(&client_frame(0xC1, &compressed(&[b'a', 0xC0, 0xAF])));
+        assert_failing(&mut c, 1007);
+    }
+}
