@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project, installing what the tests need first:
-# a Python venv (.venv) with the Autobahn runner (kosoku) and the websockets library.
+# Debian's chromium, and a Python venv (.venv) with the Autobahn runner (kosoku) and the
+# websockets library.
 # Ends with one line 'N passed, N failed' over all suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 log() { printf '\n== %s ==\n' "$*"; }
 
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -z "${apt_updated:-}" ]; then apt-get update -qq; apt_updated=1; fi
+  apt-get install -y -qq "$@"
+}
+
+log "system packages"
+# Headless Chromium (Debian's package) for the browser tests.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing chromium"
+  apt_install chromium >/dev/null
+fi
+export WSHARP_CHROMIUM=/usr/bin/chromium
+
 log "setting up the Python venv"
 if [ ! -x .venv/bin/python ]; then
   if ! python3 -m venv .venv 2>/dev/null; then
     rm -rf .venv
     echo "python3 -m venv failed: installing python3-venv"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq python3-venv
+    apt_install python3-venv
     python3 -m venv .venv
   fi
 fi
