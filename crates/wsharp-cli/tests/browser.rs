@@ -17,14 +17,25 @@ impl Drop for Reap {
 fn python() -> PathBuf {
     let path = std::env::var_os("WSHARP_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    assert!(path.exists(), "no Python with `websockets` at {}: run scripts/test.sh or set WSHARP_PYTHON", path.display());
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+        });
+    assert!(
+        path.exists(),
+        "no Python with `websockets` at {}: run scripts/test.sh or set WSHARP_PYTHON",
+        path.display()
+    );
     path
 }
 
 fn chromium() -> PathBuf {
-    let path = std::env::var_os("WSHARP_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(path.exists(), "no Chromium at {}: install Debian's chromium (scripts/test.sh does) or set WSHARP_CHROMIUM", path.display());
+    let path = std::env::var_os("WSHARP_CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        path.exists(),
+        "no Chromium at {}: install Debian's chromium (scripts/test.sh does) or set WSHARP_CHROMIUM",
+        path.display()
+    );
     path
 }
 
@@ -52,14 +63,31 @@ fn chromium_round_trips_compressed_messages() {
     let (_server, port) = echo_server();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py");
     let page = std::fs::read_to_string(dir.join("deflate_page.js")).unwrap();
-    let script = std::env::temp_dir().join(format!("wsharp-deflate-page-{}.js", std::process::id()));
-    std::fs::write(&script, format!("globalThis.WSHARP_URL = 'ws://127.0.0.1:{port}/';\n{page}")).unwrap();
-    let out = Command::new(python()).arg(dir.join("chromium.py")).arg(chromium()).arg(&script).output().unwrap();
+    let script =
+        std::env::temp_dir().join(format!("wsharp-deflate-page-{}.js", std::process::id()));
+    std::fs::write(
+        &script,
+        format!("globalThis.WSHARP_URL = 'ws://127.0.0.1:{port}/';\n{page}"),
+    )
+    .unwrap();
+    let out = Command::new(python())
+        .arg(dir.join("chromium.py"))
+        .arg(chromium())
+        .arg(&script)
+        .output()
+        .unwrap();
     let _ = std::fs::remove_file(&script);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "chromium run failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "chromium run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = stdout.lines().last().unwrap_or_default();
-    assert!(line.contains(r#""extensions":"permessage-deflate"#), "compression not negotiated: {line}");
+    assert!(
+        line.contains(r#""extensions":"permessage-deflate"#),
+        "compression not negotiated: {line}"
+    );
     assert!(line.contains(r#""text":[true,true,true,true]"#), "{line}");
     assert!(line.contains(r#""binary":[true,true,true,true]"#), "{line}");
     assert!(line.contains(r#""close":1000"#), "{line}");

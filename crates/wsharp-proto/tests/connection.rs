@@ -627,6 +627,47 @@ mod rfc7692_permessage_deflate {
     }
 
     #[test]
+    fn threshold_and_uncompressed_sends() {
+        let limits = Limits::default();
+        let mut c = Connection::new(Role::Server, Config::default().limits(limits));
+        let deflate = Deflate::default().threshold(100);
+        c.set_deflate(
+            &deflate.negotiate(&["permessage-deflate"]).unwrap().0,
+            &deflate,
+        );
+        c.send(Message::text("short")).unwrap();
+        c.send(Message::text("x".repeat(200))).unwrap();
+        c.send_uncompressed(Message::text("y".repeat(200))).unwrap();
+        let frames = sent_frames_rsv(&output(&mut c));
+        let firsts: Vec<u8> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(firsts, [0x81, 0xC1, 0x81]);
+        assert!(frames[1].1.len() < 20, "200 x's compress well");
+    }
+
+    #[test]
+    fn no_context_takeover_holds_no_state_between_messages() {
+        let deflate = Deflate::default()
+            .server_no_context_takeover(true)
+            .client_no_context_takeover(true);
+        let (negotiated, _) = deflate.negotiate(&["permessage-deflate"]).unwrap();
+        let mut c = Connection::new(Role::Server, Config::default());
+        c.set_deflate(&negotiated, &deflate);
+        c.handle_data(&client_frame(0xC1, &compressed(b"hello hello")));
+        assert_eq!(
+            events(&mut c),
+            [Event::Message(Message::text("hello hello"))]
+        );
+        c.send(Message::text("bye bye bye")).unwrap();
+        assert!(!c.holds_deflate_state());
+        let mut c = deflate_server(1 << 20);
+        c.send(Message::text("bye bye bye")).unwrap();
+        assert!(
+            c.holds_deflate_state(),
+            "context takeover keeps the compressor"
+        );
+    }
+
+    #[test]
     fn rsv1_only_on_the_first_data_frame() {
         let mut c = deflate_server(1 << 20);
         c.handle_data(&client_frame(0x41, &compressed(b"ab")));
