@@ -41,18 +41,19 @@ fn chromium() -> PathBuf {
 
 /// Starts `wsharp echo` on a free port; returns it and the port it printed in its log.
 fn echo_server() -> (Reap, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wsharp"))
-        .args(["echo", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start wsharp echo");
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut server = Reap(
+        Command::new(env!("CARGO_BIN_EXE_wsharp"))
+            .args(["echo", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wsharp echo"),
+    );
+    let stderr = BufReader::new(server.0.stderr.take().unwrap());
     for line in stderr.lines() {
         let line = line.unwrap();
         if let Some(rest) = line.split("ws://127.0.0.1:").nth(1) {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            let port = digits.parse().unwrap();
-            return (Reap(child), port);
+            return (server, digits.parse().unwrap());
         }
     }
     panic!("wsharp echo printed no address");
