@@ -339,6 +339,30 @@ impl Connection {
         Ok(())
     }
 
+    /// Queues a message prepared once for many connections. A server connection sends the
+    /// prepared frame itself, shared, unless it must compress or fragment the message, in which
+    /// case it encodes its own copy.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), SendError> {
+        if self.sent_close || self.closed {
+            return Err(SendError::SendAfterClosing);
+        }
+        let len = prepared.message.len();
+        let compresses = self
+            .deflate
+            .as_ref()
+            .is_some_and(|d| d.deflater.is_some() && len >= d.threshold);
+        let fragments = self.config.fragment_size.is_some_and(|size| len > size);
+        if self.role == Role::Server && !compresses && !fragments {
+            self.out.push_encoded(prepared.frame.clone());
+            Ok(())
+        } else {
+            self.send(prepared.message.clone())
+        }
+    }
+
     /// Whether bytes wait to be written.
     pub fn has_transmit(&self) -> bool {
         self.out.len > 0
@@ -694,6 +718,65 @@ impl Connection {
     }
 }
 
+/// A text or binary message encoded once, as a server sends it (one unmasked frame), for
+/// [`Connection::send_prepared`] on many connections: a broadcast builds its frame once.
+#[derive(Debug, Clone)]
+pub struct PreparedMessage {
+    message: Message,
+    frame: Bytes,
+}
+
+impl PreparedMessage {
+    /// Encodes `message`.
+    ///
+    /// # Errors
+    /// [`SendError::Invalid`] for a ping or pong over 125 bytes or an invalid close frame.
+    pub fn new(message: Message) -> Result<Self, SendError> {
+        let (opcode, payload) = match &message {
+            Message::Text(t) => (OpCode::Text, t.clone().into_bytes()),
+            Message::Binary(b) => (OpCode::Binary, b.clone()),
+            Message::Ping(b) | Message::Pong(b) if b.len() > 125 => {
+                return Err(ProtocolError::ControlPayloadTooBig(b.len()).into());
+            }
+            Message::Ping(b) => (OpCode::Ping, b.clone()),
+            Message::Pong(b) => (OpCode::Pong, b.clone()),
+            Message::Close(f) => {
+                if let Some(f) = f {
+                    CloseFrame::new(f.code, f.reason.as_str())?;
+                }
+                (
+                    OpCode::Close,
+                    f.as_ref().map_or_else(Bytes::new, CloseFrame::to_payload),
+                )
+            }
+        };
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        };
+        let mut frame = BytesMut::with_capacity(crate::frame::MAX_HEADER_LEN + payload.len());
+        encode_header(&header, &mut frame);
+        frame.extend_from_slice(&payload);
+        Ok(Self {
+            message,
+            frame: frame.freeze(),
+        })
+    }
+
+    /// The message.
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// The encoded frame.
+    pub fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+}
+
 /// A close reason cut to at most 123 bytes on a character boundary.
 fn truncate_reason(reason: &str) -> String {
     let mut end = reason.len().min(crate::close::MAX_REASON_LEN);
@@ -740,6 +823,19 @@ impl Outgoing {
             }
         };
         self.queue.push_back(payload);
+    }
+
+    /// Queues an already encoded frame, shared rather than copied when large.
+    fn push_encoded(&mut self, frame: Bytes) {
+        self.len += frame.len();
+        if frame.len() <= COALESCE_MAX {
+            self.tail.extend_from_slice(&frame);
+            return;
+        }
+        if !self.tail.is_empty() {
+            self.queue.push_back(self.tail.split().freeze());
+        }
+        self.queue.push_back(frame);
     }
 
     fn advance(&mut self, mut n: usize) {

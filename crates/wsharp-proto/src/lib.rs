@@ -45,7 +45,7 @@ pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, Limits, Role};
-pub use connection::{Connection, Event, State};
+pub use connection::{Connection, Event, PreparedMessage, State};
 pub use error::{ProtocolError, SendError};
 pub use message::{Message, Utf8Bytes};
 

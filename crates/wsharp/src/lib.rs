@@ -53,8 +53,10 @@
 #![forbid(unsafe_code)]
 
 mod client;
+pub mod demo;
 mod error;
-mod server;
+pub mod http_server;
+pub mod server;
 mod socket;
 mod split;
 mod transport;

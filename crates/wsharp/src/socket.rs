@@ -181,6 +181,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.flush().await
     }
 
+    /// Queues a message prepared once for many connections (see
+    /// [`PreparedMessage`](wsharp_proto::PreparedMessage)), waiting first if
+    /// [`Config::write_high_water`] bytes are pending.
+    ///
+    /// # Errors
+    /// As [`feed`](Self::feed).
+    pub async fn feed_prepared(&mut self, prepared: &wsharp_proto::PreparedMessage) -> Result<()> {
+        std::future::poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
+        self.conn.send_prepared(prepared)?;
+        Ok(())
+    }
+
+    /// Starts the close handshake with `frame` (`None`: no status code) and writes it; does
+    /// nothing if a close frame was already sent.
+    ///
+    /// # Errors
+    /// [`Error::Send`] for a code the API refuses; [`Error::Io`] if the write fails.
+    pub async fn close_with(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.conn.close(frame)?;
+        self.flush().await
+    }
+
     /// Splits into a receiving and a sending half, each usable from its own task.
     pub fn split(self) -> (crate::split::RecvHalf<S>, crate::split::SendHalf<S>)
     where
@@ -226,6 +248,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
             if let Some(event) = self.conn.poll_event() {
                 return Poll::Ready(Some(match event {
+                    Event::Message(m @ Message::Ping(_)) => {
+                        // Send the pong now: the caller may not poll again for a while.
+                        let _ = self.poll_write_pending(cx);
+                        Ok(m)
+                    }
                     Event::Message(m) => Ok(m),
                     Event::Close(frame) => {
                         tracing::debug!(code = ?frame.as_ref().map(|f| f.code.0), "close received");

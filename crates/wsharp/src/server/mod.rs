@@ -1,5 +1,24 @@
-//! The server side of a single connection: [`accept`] and [`ServerBuilder`]. (Services,
-//! sessions and the HTTP server build on this.)
+//! Servers: [`accept`]/[`ServerBuilder`] for single connections, and the framework of
+//! websocket-sharp: [`WebSocketServer`] with [`Service`]s on paths, a [`Behavior`] per
+//! session, and [`Sessions`] to send, broadcast, ping, close and sweep.
+
+mod behavior;
+mod options;
+mod service;
+mod session;
+mod sessions;
+mod ws_server;
+
+pub use behavior::{Behavior, CloseInfo};
+pub use options::{
+    CookiesValidator, OriginValidator, Overflow, ServiceOptions, allow_origins, parse_cookies,
+};
+pub(crate) use service::Router;
+pub use service::{BoxIo, Io, Service};
+pub use session::Session;
+pub use sessions::{Broadcast, Sessions};
+pub use ws_server::WebSocketServer;
+pub(crate) use ws_server::start_sweeper;
 
 use std::sync::Arc;
 
@@ -217,30 +236,11 @@ impl ServerBuilder {
         self.upgrade(stream, &request, &rest).await
     }
 
-    /// Reads one request head; answers the head's own errors (431, 414, 400).
     async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         stream: &mut S,
     ) -> Result<(Request<()>, BytesMut)> {
-        let mut reader = HeadReader::new(self.config.limits.max_handshake_size);
-        let parsed = loop {
-            match reader.poll_head() {
-                Ok(Some(head)) => break parse_request(&head, &self.config.limits),
-                Ok(None) => {}
-                Err(e) => break Err(e),
-            }
-            if stream.read_buf(reader.buffer()).await? == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "connection closed during the handshake",
-                )
-                .into());
-            }
-        };
-        match parsed {
-            Ok(request) => Ok((request, reader.into_rest())),
-            Err(e) => Err(refuse(stream, &e, None).await),
-        }
+        read_request(stream, &self.config.limits).await
     }
 
     /// Checks an already-read request and answers it on `stream`: 101 and a [`WebSocket`], or
@@ -254,41 +254,13 @@ impl ServerBuilder {
         request: &Request<()>,
         received: &[u8],
     ) -> Result<WebSocket<S>> {
-        let upgrade = match check_request(request) {
-            Ok(up) => up,
-            Err(e) => return Err(refuse(&mut stream, &e, None).await),
+        let (response, conn, protocol) = match self.decide(request) {
+            Ok(decision) => decision,
+            Err(refusal) => {
+                let err = HandshakeError::Refused(refusal.response().status());
+                return Err(refuse(&mut stream, &err, Some(refusal)).await);
+            }
         };
-        let protocol = match &self.on_request {
-            None => None,
-            Some(hook) => match hook.on_request(request, &upgrade) {
-                Ok(p) => p,
-                Err(refusal) => {
-                    let err = HandshakeError::Refused(refusal.response().status());
-                    return Err(refuse(&mut stream, &err, Some(refusal)).await);
-                }
-            },
-        };
-        if let Some(p) = &protocol
-            && !upgrade.protocols.contains(p)
-        {
-            let err = HandshakeError::InvalidRequest(format!(
-                "the hook chose subprotocol {p:?}, which the client did not offer"
-            ));
-            let refusal = Refusal::new(StatusCode::INTERNAL_SERVER_ERROR);
-            return Err(refuse(&mut stream, &err, Some(refusal)).await);
-        }
-        let mut response = accept_response(&upgrade, protocol.as_deref())?;
-        let mut conn = Connection::new(Role::Server, self.config.clone());
-        if let Some(deflate) = &self.compression
-            && let Some((negotiated, header)) = deflate.negotiate(&upgrade.extensions)
-        {
-            let value = http::HeaderValue::from_str(&header)
-                .map_err(|e| HandshakeError::InvalidRequest(e.to_string()))?;
-            response
-                .headers_mut()
-                .insert(http::header::SEC_WEBSOCKET_EXTENSIONS, value);
-            conn.set_deflate(&negotiated, deflate);
-        }
         let mut out = BytesMut::with_capacity(256);
         encode_response(&response, b"", &mut out);
         stream.write_all(&out).await?;
@@ -296,6 +268,83 @@ impl ServerBuilder {
         tracing::debug!(uri = %request.uri(), protocol = ?protocol, "upgrade accepted");
         Ok(WebSocket::from_connection(stream, conn, received, protocol))
     }
+
+    /// Decides on an upgrade request without I/O: the 101 response, the connection to run
+    /// and the chosen subprotocol, or the refusal to send (a bad request's 4xx with
+    /// `Connection: close`, or the hook's response).
+    pub(crate) fn decide(
+        &self,
+        request: &Request<()>,
+    ) -> Result<(Response<()>, Connection, Option<String>), Refusal> {
+        let upgrade = check_request(request)
+            .map_err(|e| Refusal::from(reject_response(&e).map(|()| format!("{e}\n"))))?;
+        let protocol = match &self.on_request {
+            None => None,
+            Some(hook) => hook.on_request(request, &upgrade)?,
+        };
+        if let Some(p) = &protocol
+            && !upgrade.protocols.contains(p)
+        {
+            tracing::error!("the hook chose subprotocol {p:?}, which the client did not offer");
+            return Err(Refusal::new(StatusCode::INTERNAL_SERVER_ERROR));
+        }
+        let internal = |e: &dyn std::fmt::Display| {
+            Refusal::new(StatusCode::INTERNAL_SERVER_ERROR).body(e.to_string())
+        };
+        let mut response =
+            accept_response(&upgrade, protocol.as_deref()).map_err(|e| internal(&e))?;
+        let mut conn = Connection::new(Role::Server, self.config.clone());
+        if let Some(deflate) = &self.compression
+            && let Some((negotiated, header)) = deflate.negotiate(&upgrade.extensions)
+        {
+            let value = http::HeaderValue::from_str(&header).map_err(|e| internal(&e))?;
+            response
+                .headers_mut()
+                .insert(http::header::SEC_WEBSOCKET_EXTENSIONS, value);
+            conn.set_deflate(&negotiated, deflate);
+        }
+        Ok((response, conn, protocol))
+    }
+}
+
+/// Reads one request head within `limits`; answers the head's own errors (431, 414, 400).
+pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    limits: &Limits,
+) -> Result<(Request<()>, BytesMut)> {
+    let mut reader = HeadReader::new(limits.max_handshake_size);
+    let parsed = loop {
+        match reader.poll_head() {
+            Ok(Some(head)) => break parse_request(&head, limits),
+            Ok(None) => {}
+            Err(e) => break Err(e),
+        }
+        if stream.read_buf(reader.buffer()).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed during the handshake",
+            )
+            .into());
+        }
+    };
+    match parsed {
+        Ok(request) => Ok((request, reader.into_rest())),
+        Err(e) => Err(refuse(stream, &e, None).await),
+    }
+}
+
+/// Writes a refusal with `Connection: close` and shuts the stream down (best effort).
+pub(crate) async fn write_refusal<S: AsyncWrite + Unpin>(stream: &mut S, refusal: Refusal) {
+    let (parts, body) = refusal.into_response().into_parts();
+    let mut response = Response::from_parts(parts, ());
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    let mut out = BytesMut::new();
+    encode_response(&response, body.as_bytes(), &mut out);
+    let _ = stream.write_all(&out).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Writes the refusal for `error` (or the hook's own response), shuts the stream down, and

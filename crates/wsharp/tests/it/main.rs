@@ -2,6 +2,7 @@
 
 mod client_handshake;
 mod close;
+mod framework;
 mod interop_python;
 mod server_handshake;
 mod util;

@@ -1,0 +1,87 @@
+//! The behaviors of websocket-sharp's example servers, ready to mount: [`Echo`] and [`Chat`].
+//!
+//! ```no_run
+//! # async fn run() -> wsharp::Result<()> {
+//! use wsharp::demo::{Chat, Echo};
+//! use wsharp::server::WebSocketServer;
+//!
+//! let server = WebSocketServer::bind("127.0.0.1:4649").await?;
+//! server.add_service("/Echo", || Echo);
+//! let chat = Chat::factory("");
+//! server.add_service("/Chat", chat);
+//! let nyan = Chat::factory(" Nyan!");
+//! server.add_service("/ChatWithNyan", nyan);
+//! server.start();
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::Message;
+use crate::server::{Behavior, CloseInfo, Session};
+
+/// Sends every text or binary message back to its sender.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Echo;
+
+impl Behavior for Echo {
+    async fn on_message(&mut self, session: &Session, message: Message) {
+        if message.is_data() {
+            let _ = session.send(message).await;
+        }
+    }
+}
+
+/// A chat room: names come from `?name=` or are `Anon#N`; every message goes to everyone as
+/// `name: text` (plus the room's suffix), with "has logged in!" and "got logged off..." notices.
+#[derive(Debug)]
+pub struct Chat {
+    name: String,
+    suffix: Arc<str>,
+    counter: Arc<AtomicUsize>,
+}
+
+impl Chat {
+    /// A factory of chat behaviors sharing one `Anon#N` counter; `suffix` is appended to each
+    /// message (websocket-sharp's `ChatWithNyan` uses `" Nyan!"`).
+    pub fn factory(suffix: &str) -> impl Fn() -> Self + Send + Sync + 'static {
+        let suffix: Arc<str> = suffix.into();
+        let counter = Arc::new(AtomicUsize::new(0));
+        move || Self {
+            name: String::new(),
+            suffix: suffix.clone(),
+            counter: counter.clone(),
+        }
+    }
+}
+
+impl Behavior for Chat {
+    async fn on_open(&mut self, session: &Session) {
+        self.name = match session.query("name") {
+            Some(name) if !name.trim().is_empty() => name.trim().to_owned(),
+            _ => format!("Anon#{}", self.counter.fetch_add(1, Ordering::Relaxed) + 1),
+        };
+        let _ = session
+            .sessions()
+            .broadcast(format!("{} has logged in!", self.name));
+    }
+
+    async fn on_message(&mut self, session: &Session, message: Message) {
+        if let Message::Text(text) = message {
+            let _ = session
+                .sessions()
+                .broadcast(format!("{}: {}{}", self.name, text, self.suffix));
+        }
+    }
+
+    async fn on_close(&mut self, session: &Session, _close: &CloseInfo) {
+        let _ = session
+            .sessions()
+            .broadcast(format!("{} got logged off...", self.name));
+    }
+}
+
+/// The browser page of the HTTP server example: an echo test against `/Echo` (text and binary
+/// round trips) and a small chat on `/Chat`.
+pub const INDEX_HTML: &str = include_str!("index.html");

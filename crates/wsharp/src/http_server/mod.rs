@@ -1,0 +1,11 @@
+//! [`HttpServer`]: plain HTTP (static files, per-method handlers) and the WebSocket services on
+//! one port, on hyper (websocket-sharp's `HttpServer`). [`upgrade`] hands an upgraded hyper or
+//! axum request to a wsharp service or a plain [`WebSocket`](crate::WebSocket).
+
+mod files;
+mod server;
+mod upgrade;
+
+pub use files::{PathRefusal, content_type, relative_path, serve_file};
+pub use server::{HttpServer, HttpServerOptions};
+pub use upgrade::{UpgradeResponse, upgrade};

@@ -1,0 +1,350 @@
+//! The HTTP server: files, handlers and WebSocket services on one port.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, UPGRADE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+use wsharp_proto::{CloseCode, CloseFrame};
+
+use super::files::{serve_file, status};
+use crate::error::Result;
+use crate::server::{Behavior, BoxIo, Router, Service, ServiceOptions, Sessions};
+use crate::socket::WebSocket;
+
+type HandlerFn =
+    dyn Fn(Request<Bytes>) -> Pin<Box<dyn Future<Output = Response<Bytes>> + Send>> + Send + Sync;
+
+/// Settings of an [`HttpServer`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HttpServerOptions {
+    /// The document root for static files. Default `./public`.
+    pub document_root: PathBuf,
+    /// A page served at `/` when the document root has no `index.html`. Default none.
+    pub index_page: Option<Bytes>,
+    /// Largest request body read for a handler. Default 1 MiB; over it: 413.
+    pub max_body: usize,
+    /// Time allowed to send a request head. Default 10 s.
+    pub header_timeout: Duration,
+    /// The close timeout used when stopping. Default 5 s.
+    pub close_timeout: Duration,
+}
+
+impl Default for HttpServerOptions {
+    fn default() -> Self {
+        Self {
+            document_root: PathBuf::from("./public"),
+            index_page: None,
+            max_body: 1 << 20,
+            header_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl HttpServerOptions {
+    /// Sets [`HttpServerOptions::document_root`].
+    pub fn document_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.document_root = root.into();
+        self
+    }
+
+    /// Sets [`HttpServerOptions::index_page`].
+    pub fn index_page(mut self, page: impl Into<Bytes>) -> Self {
+        self.index_page = Some(page.into());
+        self
+    }
+}
+
+/// Plain HTTP and WebSocket services on one port (websocket-sharp's `HttpServer`): static
+/// files from a document root, handlers per method (`OnGet`, `OnPost`, ...), and upgrades to the
+/// services mounted on paths. Cheap to clone.
+///
+/// ```no_run
+/// use wsharp::demo::Echo;
+/// use wsharp::http_server::{HttpServer, HttpServerOptions};
+/// use wsharp::http::{Method, Response};
+///
+/// # async fn run() -> wsharp::Result<()> {
+/// let server = HttpServer::bind("127.0.0.1:4649", HttpServerOptions::default()).await?;
+/// server.add_service("/Echo", || Echo);
+/// server.on(Method::POST, |req: wsharp::http::Request<bytes::Bytes>| async move {
+///     Response::new(req.into_body())
+/// });
+/// server.start();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HttpServer(Arc<Inner>);
+
+struct Inner {
+    listener: std::sync::Mutex<Option<TcpListener>>,
+    addr: SocketAddr,
+    router: Router,
+    handlers: RwLock<HashMap<Method, Arc<HandlerFn>>>,
+    options: HttpServerOptions,
+    tracker: TaskTracker,
+    stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for HttpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("addr", &self.0.addr)
+            .field("options", &self.0.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpServer {
+    /// Binds `addr`.
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) if it cannot be bound.
+    pub async fn bind(
+        addr: impl tokio::net::ToSocketAddrs,
+        options: HttpServerOptions,
+    ) -> Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        Ok(Self(Arc::new(Inner {
+            listener: std::sync::Mutex::new(Some(listener)),
+            addr,
+            router: Router::default(),
+            handlers: RwLock::new(HashMap::new()),
+            options,
+            tracker: TaskTracker::new(),
+            stop: watch::channel(false).0,
+        })))
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.0.addr
+    }
+
+    /// Mounts a WebSocket service with default options.
+    pub fn add_service<B, F>(&self, path: &str, factory: F)
+    where
+        B: Behavior,
+        F: Fn() -> B + Send + Sync + 'static,
+    {
+        self.add_service_with(path, ServiceOptions::default(), factory);
+    }
+
+    /// Mounts a WebSocket service with `options`.
+    pub fn add_service_with<B, F>(&self, path: &str, options: ServiceOptions, factory: F)
+    where
+        B: Behavior,
+        F: Fn() -> B + Send + Sync + 'static,
+    {
+        let service = Service::new(path, options, factory);
+        crate::server::start_sweeper(&service, &self.0.tracker, self.0.stop.subscribe());
+        self.0.router.add(service);
+    }
+
+    /// Unmounts a service, closing its sessions with 1001.
+    pub fn remove_service(&self, path: &str) -> bool {
+        match self.0.router.remove(path) {
+            Some(service) => {
+                service
+                    .sessions()
+                    .close_all(CloseFrame::new(CloseCode::GOING_AWAY, "service removed").ok());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The sessions of the service at `path`.
+    pub fn sessions(&self, path: &str) -> Option<Sessions> {
+        self.0.router.get(path).map(|s| s.sessions().clone())
+    }
+
+    /// Handles requests with `method` (websocket-sharp's `OnGet`, `OnPost`, ...): the handler gets
+    /// the request with its body read (up to [`HttpServerOptions::max_body`]) and builds the
+    /// response. A GET handler runs before static files.
+    pub fn on<F, Fut>(&self, method: Method, handler: F)
+    where
+        F: Fn(Request<Bytes>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<Bytes>> + Send + 'static,
+    {
+        let boxed: Arc<HandlerFn> = Arc::new(move |req| Box::pin(handler(req)));
+        self.0
+            .handlers
+            .write()
+            .expect("not poisoned")
+            .insert(method, boxed);
+    }
+
+    /// Starts serving in a background task. Does nothing if already started.
+    pub fn start(&self) {
+        let Some(listener) = self.0.listener.lock().expect("not poisoned").take() else {
+            return;
+        };
+        let this = self.clone();
+        let mut stop = self.0.stop.subscribe();
+        self.0.tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = async { let _ = stop.wait_for(|s| *s).await; } => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((tcp, peer)) => {
+                            let _ = tcp.set_nodelay(true);
+                            let this = this.clone();
+                            this.0.tracker.clone().spawn(async move { this.serve_connection(tcp, peer).await });
+                        }
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    },
+                }
+            }
+        });
+    }
+
+    async fn serve_connection(&self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        let this = self.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let this = this.clone();
+            async move { Ok::<_, std::convert::Infallible>(this.handle(req, peer).await.map(Full::new)) }
+        });
+        let mut stop = self.0.stop.subscribe();
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.0.options.header_timeout)
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(%peer, "HTTP connection ended: {e}");
+                }
+            }
+            () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+            }
+        }
+    }
+
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Bytes> {
+        if req.headers().contains_key(UPGRADE) {
+            return self.upgrade(req, peer);
+        }
+        let method = req.method().clone();
+        let handler = self
+            .0
+            .handlers
+            .read()
+            .expect("not poisoned")
+            .get(&method)
+            .cloned();
+        if let Some(handler) = handler {
+            let (parts, body) = req.into_parts();
+            let body = match Limited::new(body, self.0.options.max_body).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE),
+            };
+            return handler(Request::from_parts(parts, body)).await;
+        }
+        if method != Method::GET && method != Method::HEAD {
+            let mut resp = status(StatusCode::METHOD_NOT_ALLOWED);
+            resp.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return resp;
+        }
+        let path = req.uri().path();
+        if let Some(resp) =
+            serve_file(&self.0.options.document_root, path, &method, req.headers()).await
+        {
+            return resp;
+        }
+        if (path == "/" || path == "/index.html")
+            && let Some(page) = &self.0.options.index_page
+        {
+            let mut resp = Response::new(if method == Method::HEAD {
+                Bytes::new()
+            } else {
+                page.clone()
+            });
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            resp.headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(page.len()));
+            return resp;
+        }
+        status(StatusCode::NOT_FOUND)
+    }
+
+    fn upgrade(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Bytes> {
+        let Some(service) = self.0.router.get(req.uri().path()) else {
+            return status(StatusCode::NOT_FOUND);
+        };
+        let accepted = match service.accept(&req) {
+            Ok(a) => a,
+            Err(refusal) => return refusal.into_response().map(Bytes::from),
+        };
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let (parts, _) = req.into_parts();
+        let head = Request::from_parts(parts, ());
+        let tracker = self.0.tracker.clone();
+        let (conn, protocol) = (accepted.conn, accepted.protocol);
+        self.0.tracker.spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let io: BoxIo = Box::new(TokioIo::new(upgraded));
+                    let ws = WebSocket::from_connection(io, conn, &[], protocol);
+                    service.start_session(ws, &head, Some(peer), &tracker);
+                }
+                Err(e) => tracing::debug!(%peer, "upgrade failed: {e}"),
+            }
+        });
+        accepted.response.map(|()| Bytes::new())
+    }
+
+    /// Stops: no new connections, every session closed with 1001; returns when all are gone or
+    /// after the close timeout plus one second.
+    pub async fn stop(&self) {
+        self.stop_with(CloseCode::GOING_AWAY, "server stopping")
+            .await;
+    }
+
+    /// Stops as [`stop`](Self::stop), closing sessions with `code` and `reason`.
+    pub async fn stop_with(&self, code: CloseCode, reason: &str) {
+        let _ = self.0.stop.send(true);
+        self.0.listener.lock().expect("not poisoned").take();
+        let frame = CloseFrame::new(code, reason).ok();
+        for service in self.0.router.all() {
+            service.sessions().close_all(frame.clone());
+        }
+        self.0.tracker.close();
+        let deadline = self.0.options.close_timeout + Duration::from_secs(1);
+        if tokio::time::timeout(deadline, self.0.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.0.tracker.len(),
+                "connections still open at the stop deadline: dropped"
+            );
+        }
+    }
+}

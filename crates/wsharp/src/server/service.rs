@@ -1,0 +1,393 @@
+//! [`Service`]: a behavior mounted on a path, its options and sessions, and the session runner.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use http::header::{SEC_WEBSOCKET_EXTENSIONS, SET_COOKIE};
+use http::{HeaderValue, Request, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::task::TaskTracker;
+use wsharp_proto::handshake::{accept_response, check_request, reject_response};
+use wsharp_proto::{CloseCode, CloseFrame, Connection, Message, Role};
+
+use super::Refusal;
+use super::behavior::{Behavior, CloseInfo};
+use super::options::{ServiceOptions, parse_cookies};
+use super::session::{Command, Session, SessionInner};
+use super::sessions::Sessions;
+use crate::error::Error;
+use crate::socket::WebSocket;
+
+/// A byte stream a session runs over, type-erased so one service serves raw TCP and hyper
+/// upgrades alike.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// A boxed [`Io`].
+pub type BoxIo = Box<dyn Io>;
+
+type RunFn = dyn Fn(WebSocket<BoxIo>, Arc<SessionInner>) -> Pin<Box<dyn Future<Output = ()> + Send>>
+    + Send
+    + Sync;
+
+/// A behavior mounted on a path, with its options and its sessions.
+pub struct Service {
+    path: String,
+    options: ServiceOptions,
+    sessions: Sessions,
+    run: Box<RunFn>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a request is answered with when a service accepts it.
+pub(crate) struct Accepted {
+    pub(crate) response: Response<()>,
+    pub(crate) conn: Connection,
+    pub(crate) protocol: Option<String>,
+}
+
+/// Normalizes a service path: a leading `/`, no trailing `/` (but the root).
+pub(crate) fn normalize_path(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".to_owned()
+    } else if trimmed.starts_with('/') {
+        trimmed.to_owned()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+impl Service {
+    /// A service at `path` whose sessions each get a behavior from `factory`.
+    pub fn new<B, F>(path: &str, options: ServiceOptions, factory: F) -> Self
+    where
+        B: Behavior,
+        F: Fn() -> B + Send + Sync + 'static,
+    {
+        let sessions = Sessions::with_policy(options.overflow, options.wait_time);
+        let emit = options.emit_on_ping;
+        let keepalive = options.keepalive;
+        let receive_queue = options.receive_queue;
+        let run = Box::new(move |ws: WebSocket<BoxIo>, inner: Arc<SessionInner>| {
+            let behavior = factory();
+            run_session(behavior, ws, inner, emit, keepalive, receive_queue).boxed()
+        });
+        Self {
+            path: normalize_path(path),
+            options,
+            sessions,
+            run,
+        }
+    }
+
+    /// The path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The options.
+    pub fn options(&self) -> &ServiceOptions {
+        &self.options
+    }
+
+    /// The open sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// Decides on an upgrade request, without I/O: the 101 response and the connection, or
+    /// the refusal (400/426/405 for a bad request, 503 at the connection cap, 403 from the
+    /// origin or cookie validators).
+    pub(crate) fn accept<B>(&self, request: &Request<B>) -> Result<Accepted, Refusal> {
+        let upgrade = check_request(request)
+            .map_err(|e| Refusal::from(reject_response(&e).map(|()| format!("{e}\n"))))?;
+        if self
+            .options
+            .max_connections
+            .is_some_and(|max| self.sessions.count() >= max)
+        {
+            return Err(
+                Refusal::new(StatusCode::SERVICE_UNAVAILABLE).body("too many connections\n")
+            );
+        }
+        if let Some(hosts) = &self.options.hosts {
+            let host = request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+                return Err(Refusal::new(StatusCode::FORBIDDEN).body("host not allowed\n"));
+            }
+        }
+        let origin = request
+            .headers()
+            .get(http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        if let Some(check) = &self.options.origin
+            && !check.validate(origin)
+        {
+            return Err(Refusal::new(StatusCode::FORBIDDEN).body("origin not allowed\n"));
+        }
+        let mut set_cookies = Vec::new();
+        if let Some(check) = &self.options.cookies
+            && !check.validate(&parse_cookies(request.headers()), &mut set_cookies)
+        {
+            return Err(Refusal::new(StatusCode::FORBIDDEN).body("cookies refused\n"));
+        }
+        let protocol = upgrade
+            .protocols
+            .iter()
+            .find(|p| self.options.protocols.contains(p))
+            .cloned();
+        let mut response = accept_response(&upgrade, protocol.as_deref())
+            .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR).body(e.to_string()))?;
+        for cookie in set_cookies {
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(SET_COOKIE, v);
+            }
+        }
+        // Pongs are always surfaced to the runner, which tracks activity with them.
+        let config = self.options.config.clone().emit_control_frames(true);
+        let mut conn = Connection::new(Role::Server, config);
+        if let Some(deflate) = &self.options.compression
+            && let Some((negotiated, header)) = deflate.negotiate(&upgrade.extensions)
+            && let Ok(value) = HeaderValue::from_str(&header)
+        {
+            response
+                .headers_mut()
+                .insert(SEC_WEBSOCKET_EXTENSIONS, value);
+            conn.set_deflate(&negotiated, deflate);
+        }
+        Ok(Accepted {
+            response,
+            conn,
+            protocol,
+        })
+    }
+
+    /// Runs a session on an upgraded stream until it ends.
+    pub(crate) fn start_session(
+        &self,
+        ws: WebSocket<BoxIo>,
+        request: &Request<()>,
+        remote_addr: Option<SocketAddr>,
+        tracker: &TaskTracker,
+    ) {
+        let (outgoing, commands) = mpsc::channel(self.options.send_queue);
+        let inner = Arc::new(SessionInner {
+            id: new_session_id(),
+            uri: request.uri().clone(),
+            headers: request.headers().clone(),
+            remote_addr,
+            protocol: ws.protocol().map(str::to_owned),
+            user: None,
+            outgoing,
+            sessions: self.sessions.clone(),
+            last_seen: AtomicU64::new(0),
+            epoch: Instant::now(),
+            force_close: Notify::new(),
+            force_code: std::sync::Mutex::new(None),
+            closed: AtomicBool::new(false),
+            commands: std::sync::Mutex::new(Some(commands)),
+        });
+        self.sessions.insert(Session(inner.clone()));
+        tracker.spawn((self.run)(ws, inner));
+    }
+}
+
+/// 128 bits from the CSPRNG, as hex.
+fn new_session_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+enum HandlerEvent {
+    Message(Message),
+    Error(Error),
+}
+
+/// Calls one behavior callback, turning a panic into `false`.
+async fn guarded(fut: impl Future<Output = ()>) -> bool {
+    AssertUnwindSafe(fut).catch_unwind().await.is_ok()
+}
+
+async fn run_session<B: Behavior>(
+    mut behavior: B,
+    mut ws: WebSocket<BoxIo>,
+    inner: Arc<SessionInner>,
+    emit_on_ping: bool,
+    keepalive: Option<Duration>,
+    receive_queue: usize,
+) {
+    let session = Session(inner.clone());
+    let close_timeout = ws.connection().config().close_timeout;
+    let mut commands = inner
+        .commands
+        .lock()
+        .expect("not poisoned")
+        .take()
+        .expect("run once");
+    let (events, mut handler_rx) = mpsc::channel::<HandlerEvent>(receive_queue.max(1));
+    let span = tracing::debug_span!("session", id = %inner.id, peer = ?inner.remote_addr, path = %inner.uri.path());
+    let handler_session = session.clone();
+    let handler = tokio::spawn(async move {
+        let s = &handler_session;
+        let mut healthy = guarded(behavior.on_open(s)).await;
+        while let Some(event) = handler_rx.recv().await {
+            if !healthy {
+                continue;
+            }
+            healthy = match event {
+                HandlerEvent::Message(m) => guarded(behavior.on_message(s, m)).await,
+                HandlerEvent::Error(e) => guarded(behavior.on_error(s, &e)).await,
+            };
+            if !healthy {
+                tracing::warn!(id = %s.id(), "a callback panicked: closing the session with 1011");
+                s.force_close(CloseFrame::new(CloseCode::INTERNAL_ERROR, "internal error").ok());
+            }
+        }
+        (behavior, healthy)
+    });
+
+    let io = async {
+        let mut permit = None;
+        let mut ping = keepalive
+            .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
+        let mut pinged_at: Option<u64> = None;
+        let mut commands_open = true;
+        loop {
+            tokio::select! {
+                biased;
+                () = inner.force_close.notified() => {
+                    let frame = inner.force_code.lock().expect("not poisoned").take();
+                    // A peer that reads nothing cannot stall the close: give up after the timeout.
+                    if tokio::time::timeout(close_timeout, ws.close_with(frame)).await.is_err() {
+                        break;
+                    }
+                }
+                cmd = commands.recv(), if commands_open => {
+                    // Writes wait for a slow peer, but a forced close interrupts them.
+                    let write = async {
+                        let result = match cmd {
+                            Some(Command::Send(m)) => ws.feed(m).await,
+                            Some(Command::Prepared(p)) => ws.feed_prepared(&p).await,
+                            None => { commands_open = false; Ok(()) }
+                        };
+                        if result.is_ok() && commands.is_empty() {
+                            return ws.flush().await;
+                        }
+                        result
+                    };
+                    tokio::select! {
+                        result = write => if let Err(e) = result {
+                            tracing::trace!("send skipped: {e}");
+                        },
+                        () = inner.force_close.notified() => inner.force_close.notify_one(),
+                    }
+                }
+                p = events.clone().reserve_owned(), if permit.is_none() => match p {
+                    Ok(p) => permit = Some(p),
+                    Err(_) => break,
+                },
+                msg = ws.recv(), if permit.is_some() => {
+                    session.touch();
+                    let event = match msg {
+                        None => break,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) if !emit_on_ping => continue,
+                        Some(Ok(Message::Close(_))) => continue,
+                        Some(Ok(m)) => HandlerEvent::Message(m),
+                        Some(Err(e)) => HandlerEvent::Error(e),
+                    };
+                    permit.take().expect("guarded by the branch condition").send(event);
+                }
+                _ = async { ping.as_mut().expect("guarded").tick().await }, if ping.is_some() => {
+                    let now = inner.epoch.elapsed().as_millis() as u64;
+                    let seen = inner.last_seen.load(Ordering::Relaxed);
+                    if pinged_at.is_some_and(|at| seen < at) {
+                        tracing::debug!("keepalive timeout");
+                        if let Some(p) = permit.take() {
+                            p.send(HandlerEvent::Error(Error::Protocol(wsharp_proto::ProtocolError::KeepaliveTimeout)));
+                        }
+                        break;
+                    }
+                    pinged_at = Some(now);
+                    let _ = ws.send(Message::Ping(bytes::Bytes::new())).await;
+                }
+            }
+        }
+    };
+    tracing::Instrument::instrument(io, span).await;
+
+    let (code, reason) = ws
+        .close_status()
+        .unwrap_or((CloseCode::ABNORMAL, String::new()));
+    let info = CloseInfo {
+        code,
+        reason,
+        was_clean: code != CloseCode::ABNORMAL,
+    };
+    inner.closed.store(true, Ordering::Release);
+    inner.sessions.remove(&inner.id);
+    drop(events);
+    drop(ws);
+    if let Ok((mut behavior, healthy)) = handler.await
+        && healthy
+    {
+        let _ = guarded(behavior.on_close(&session, &info)).await;
+    }
+}
+
+/// The services of a server, by path. Services can be added and removed while it runs.
+#[derive(Clone, Default)]
+pub(crate) struct Router(Arc<RwLock<HashMap<String, Arc<Service>>>>);
+
+impl Router {
+    pub(crate) fn add(&self, service: Service) {
+        self.0
+            .write()
+            .expect("not poisoned")
+            .insert(service.path.clone(), Arc::new(service));
+    }
+
+    pub(crate) fn remove(&self, path: &str) -> Option<Arc<Service>> {
+        self.0
+            .write()
+            .expect("not poisoned")
+            .remove(&normalize_path(path))
+    }
+
+    pub(crate) fn get(&self, path: &str) -> Option<Arc<Service>> {
+        self.0
+            .read()
+            .expect("not poisoned")
+            .get(&normalize_path(path))
+            .cloned()
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<Service>> {
+        self.0
+            .read()
+            .expect("not poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+}

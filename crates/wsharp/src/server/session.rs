@@ -1,0 +1,239 @@
+//! [`Session`]: one connection of a service, as its behavior and the session registry see it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use http::HeaderMap;
+use tokio::sync::{Notify, mpsc};
+use wsharp_proto::{CloseCode, CloseFrame, Message, PreparedMessage};
+
+use super::sessions::Sessions;
+use crate::error::{Error, Result};
+
+/// What the session's I/O task is asked to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send(Message),
+    Prepared(PreparedMessage),
+}
+
+/// One open connection of a service. Cheap to clone; every clone is the same session.
+#[derive(Clone)]
+pub struct Session(pub(crate) Arc<SessionInner>);
+
+pub(crate) struct SessionInner {
+    pub(crate) id: String,
+    pub(crate) uri: http::Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) protocol: Option<String>,
+    pub(crate) user: Option<String>,
+    pub(crate) outgoing: mpsc::Sender<Command>,
+    pub(crate) sessions: Sessions,
+    /// Milliseconds since `epoch` when a frame last arrived.
+    pub(crate) last_seen: AtomicU64,
+    pub(crate) epoch: Instant,
+    /// Set to make the I/O task close now, even with a full queue.
+    pub(crate) force_close: Notify,
+    pub(crate) force_code: std::sync::Mutex<Option<CloseFrame>>,
+    pub(crate) closed: AtomicBool,
+    /// The receiving end of `outgoing`, taken by the session's I/O task.
+    pub(crate) commands: std::sync::Mutex<Option<mpsc::Receiver<Command>>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.0.id)
+            .field("uri", &self.0.uri)
+            .field("remote_addr", &self.0.remote_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// The session's id: 32 hex digits from a CSPRNG, unique and unguessable.
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    /// The request URI (path and query).
+    pub fn uri(&self) -> &http::Uri {
+        &self.0.uri
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.0.headers
+    }
+
+    /// The value of query parameter `name`, percent-decoded.
+    pub fn query(&self, name: &str) -> Option<String> {
+        query_pairs(self.0.uri.query().unwrap_or(""))
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// All query parameters, percent-decoded, in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        query_pairs(self.0.uri.query().unwrap_or("")).collect()
+    }
+
+    /// The request's cookies, in order (see [`parse_cookies`](super::parse_cookies)).
+    pub fn cookies(&self) -> Vec<(String, String)> {
+        super::options::parse_cookies(&self.0.headers)
+    }
+
+    /// The value of cookie `name`, the first if repeated.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The `Origin` header.
+    pub fn origin(&self) -> Option<&str> {
+        self.0
+            .headers
+            .get(http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.0.remote_addr
+    }
+
+    /// The subprotocol agreed in the handshake.
+    pub fn protocol(&self) -> Option<&str> {
+        self.0.protocol.as_deref()
+    }
+
+    /// The authenticated user, once authentication is configured.
+    pub fn user(&self) -> Option<&str> {
+        self.0.user.as_deref()
+    }
+
+    /// The sessions of this session's service.
+    pub fn sessions(&self) -> &Sessions {
+        &self.0.sessions
+    }
+
+    /// Whether the session is still open.
+    pub fn is_open(&self) -> bool {
+        !self.0.closed.load(Ordering::Acquire)
+    }
+
+    /// Queues a message, waiting while the session's outgoing queue is full.
+    ///
+    /// # Errors
+    /// [`Error::Send`] once the session is closed.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<()> {
+        self.0
+            .outgoing
+            .send(Command::Send(message.into()))
+            .await
+            .map_err(|_| closed())
+    }
+
+    /// Sends a ping.
+    ///
+    /// # Errors
+    /// [`Error::Send`] once the session is closed or for a payload over 125 bytes.
+    pub async fn ping(&self, payload: impl Into<bytes::Bytes>) -> Result<()> {
+        let payload = payload.into();
+        if payload.len() > 125 {
+            return Err(Error::Send(
+                wsharp_proto::ProtocolError::ControlPayloadTooBig(payload.len()).into(),
+            ));
+        }
+        self.send(Message::Ping(payload)).await
+    }
+
+    /// Closes the session with `code` and `reason`.
+    ///
+    /// # Errors
+    /// [`Error::Send`] for a code that may not be sent or a reason over 123 bytes.
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
+        let frame = CloseFrame::new(code, reason).map_err(|e| Error::Send(e.into()))?;
+        self.force_close(Some(frame));
+        Ok(())
+    }
+
+    /// Makes the I/O task close with `frame` now, whatever is queued.
+    pub(crate) fn force_close(&self, frame: Option<CloseFrame>) {
+        *self.0.force_code.lock().expect("not poisoned") = frame;
+        self.0.force_close.notify_one();
+    }
+
+    pub(crate) fn touch(&self) {
+        let ms = self.0.epoch.elapsed().as_millis() as u64;
+        self.0.last_seen.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since a frame last arrived from the peer.
+    pub fn idle_for(&self) -> std::time::Duration {
+        let seen = self.0.last_seen.load(Ordering::Relaxed);
+        self.0
+            .epoch
+            .elapsed()
+            .saturating_sub(std::time::Duration::from_millis(seen))
+    }
+}
+
+fn closed() -> Error {
+    Error::Send(wsharp_proto::SendError::SendAfterClosing)
+}
+
+/// Splits a query string into percent-decoded pairs (`+` is a space).
+pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        let pairs: Vec<_> = query_pairs("name=Nyan%20Cat&x=a+b&bad=%zz&empty=&flag").collect();
+        assert_eq!(pairs[0], ("name".into(), "Nyan Cat".into()));
+        assert_eq!(pairs[1], ("x".into(), "a b".into()));
+        assert_eq!(pairs[2], ("bad".into(), "%zz".into()));
+        assert_eq!(pairs[3], ("empty".into(), String::new()));
+        assert_eq!(pairs[4], ("flag".into(), String::new()));
+        assert_eq!(percent_decode("%e2%9c%93"), "✓");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%é1"), "%é1");
+    }
+}

@@ -1,0 +1,191 @@
+//! [`Sessions`]: the open sessions of one service (websocket-sharp's `WebSocketSessionManager`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc::error::TrySendError;
+use wsharp_proto::{CloseCode, CloseFrame, Message, PreparedMessage};
+
+use super::options::Overflow;
+use super::session::{Command, Session};
+use crate::error::{Error, Result};
+
+/// The open sessions of a service. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Sessions(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    map: RwLock<HashMap<String, Session>>,
+    overflow: RwLock<Overflow>,
+    wait_time: RwLock<Duration>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("count", &self.count())
+            .finish()
+    }
+}
+
+/// The outcome of a broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Broadcast {
+    /// Sessions the message was queued for.
+    pub queued: usize,
+    /// Sessions whose queue was full ([`Overflow`] decided what happened to them).
+    pub overflowed: usize,
+}
+
+impl Sessions {
+    pub(crate) fn with_policy(overflow: Overflow, wait_time: Duration) -> Self {
+        let s = Self::default();
+        *s.0.overflow.write().expect("not poisoned") = overflow;
+        *s.0.wait_time.write().expect("not poisoned") = wait_time;
+        s
+    }
+
+    pub(crate) fn insert(&self, session: Session) {
+        self.0
+            .map
+            .write()
+            .expect("not poisoned")
+            .insert(session.id().to_owned(), session);
+    }
+
+    pub(crate) fn remove(&self, id: &str) {
+        self.0.map.write().expect("not poisoned").remove(id);
+    }
+
+    fn all(&self) -> Vec<Session> {
+        self.0
+            .map
+            .read()
+            .expect("not poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// How many sessions are open.
+    pub fn count(&self) -> usize {
+        self.0.map.read().expect("not poisoned").len()
+    }
+
+    /// The ids of the open sessions.
+    pub fn ids(&self) -> Vec<String> {
+        self.0
+            .map
+            .read()
+            .expect("not poisoned")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The ids of sessions heard from within the wait time (websocket-sharp's `ActiveIDs`).
+    pub fn active_ids(&self) -> Vec<String> {
+        let wait = *self.0.wait_time.read().expect("not poisoned");
+        self.all()
+            .into_iter()
+            .filter(|s| s.idle_for() <= wait)
+            .map(|s| s.id().to_owned())
+            .collect()
+    }
+
+    /// The ids of sessions silent for longer than the wait time (websocket-sharp's
+    /// `InactiveIDs`). Pair with [`broadping`](Self::broadping) to give them a chance to answer.
+    pub fn inactive_ids(&self) -> Vec<String> {
+        let wait = *self.0.wait_time.read().expect("not poisoned");
+        self.all()
+            .into_iter()
+            .filter(|s| s.idle_for() > wait)
+            .map(|s| s.id().to_owned())
+            .collect()
+    }
+
+    /// The session with this id.
+    pub fn get(&self, id: &str) -> Option<Session> {
+        self.0.map.read().expect("not poisoned").get(id).cloned()
+    }
+
+    /// Sends a message to one session, waiting while its queue is full.
+    ///
+    /// # Errors
+    /// [`Error::Send`] if there is no open session with that id.
+    pub async fn send_to(&self, id: &str, message: impl Into<Message>) -> Result<()> {
+        match self.get(id) {
+            Some(s) => s.send(message).await,
+            None => Err(Error::Send(wsharp_proto::SendError::SendAfterClosing)),
+        }
+    }
+
+    /// Sends a message to every session. The frame is encoded once and shared; a session
+    /// whose queue is full is never waited for: the service's [`Overflow`] policy applies.
+    ///
+    /// # Errors
+    /// [`Error::Send`] for an invalid control payload.
+    pub fn broadcast(&self, message: impl Into<Message>) -> Result<Broadcast> {
+        let prepared = PreparedMessage::new(message.into())?;
+        let overflow = *self.0.overflow.read().expect("not poisoned");
+        let mut report = Broadcast::default();
+        for session in self.all() {
+            match session
+                .0
+                .outgoing
+                .try_send(Command::Prepared(prepared.clone()))
+            {
+                Ok(()) => report.queued += 1,
+                Err(TrySendError::Full(_)) => {
+                    report.overflowed += 1;
+                    if overflow == Overflow::Close {
+                        let frame =
+                            CloseFrame::new(CloseCode::POLICY_VIOLATION, "too slow to keep up")
+                                .ok();
+                        session.force_close(frame);
+                    }
+                }
+                Err(TrySendError::Closed(_)) => {}
+            }
+        }
+        Ok(report)
+    }
+
+    /// Pings every session (websocket-sharp's `Broadping`); their pongs refresh
+    /// [`active_ids`](Self::active_ids).
+    pub fn broadping(&self, payload: impl Into<bytes::Bytes>) -> Result<Broadcast> {
+        self.broadcast(Message::Ping(payload.into()))
+    }
+
+    /// Closes one session with `code` and `reason`.
+    ///
+    /// # Errors
+    /// [`Error::Send`] if there is no such session or the code or reason is refused.
+    pub async fn close_session(&self, id: &str, code: CloseCode, reason: &str) -> Result<()> {
+        match self.get(id) {
+            Some(s) => s.close(code, reason).await,
+            None => Err(Error::Send(wsharp_proto::SendError::SendAfterClosing)),
+        }
+    }
+
+    /// Closes every session with `frame` at once.
+    pub(crate) fn close_all(&self, frame: Option<CloseFrame>) {
+        for s in self.all() {
+            s.force_close(frame.clone());
+        }
+    }
+
+    /// Closes the sessions silent for longer than the wait time (websocket-sharp's `Sweep`),
+    /// with 1001; returns how many.
+    pub fn sweep(&self) -> usize {
+        let inactive = self.inactive_ids();
+        for id in &inactive {
+            if let Some(s) = self.get(id) {
+                s.force_close(CloseFrame::new(CloseCode::GOING_AWAY, "inactive").ok());
+            }
+        }
+        inactive.len()
+    }
+}

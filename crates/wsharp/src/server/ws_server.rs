@@ -1,0 +1,304 @@
+//! [`WebSocketServer`]: services on paths over a TCP listener (websocket-sharp's `WebSocketServer`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::{Request, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+use wsharp_proto::handshake::encode_response;
+use wsharp_proto::{CloseCode, CloseFrame, Config};
+
+use super::behavior::Behavior;
+use super::options::ServiceOptions;
+use super::service::{BoxIo, Router, Service};
+use super::sessions::Sessions;
+use super::{Refusal, read_request, write_refusal};
+use crate::error::Result;
+use crate::socket::WebSocket;
+
+/// A WebSocket server: services mounted on paths, each with its behavior and sessions.
+///
+/// ```no_run
+/// use wsharp::Message;
+/// use wsharp::server::{Behavior, Session, WebSocketServer};
+///
+/// struct Echo;
+/// impl Behavior for Echo {
+///     async fn on_message(&mut self, session: &Session, message: Message) {
+///         let _ = session.send(message).await;
+///     }
+/// }
+///
+/// # async fn run() -> wsharp::Result<()> {
+/// let server = WebSocketServer::bind("127.0.0.1:4649").await?;
+/// server.add_service("/Echo", || Echo);
+/// server.start();
+/// // ... later
+/// server.stop().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct WebSocketServer(Arc<Inner>);
+
+struct Inner {
+    listener: std::sync::Mutex<Option<TcpListener>>,
+    addr: SocketAddr,
+    router: Router,
+    tracker: TaskTracker,
+    stop: watch::Sender<bool>,
+    config: Config,
+}
+
+impl std::fmt::Debug for WebSocketServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketServer")
+            .field("addr", &self.0.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebSocketServer {
+    /// Binds `addr` (`"127.0.0.1:4649"`, `"[::]:4649"` for IPv6 and, on Linux, IPv4 too).
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) if the address cannot be bound.
+    pub async fn bind(addr: impl tokio::net::ToSocketAddrs) -> Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self::from_listener(listener)?)
+    }
+
+    /// Binds every address on `port`, IPv4 and IPv6 (websocket-sharp's `WebSocketServer(port)`).
+    ///
+    /// # Errors
+    /// As [`bind`](Self::bind).
+    pub async fn bind_port(port: u16) -> Result<Self> {
+        match TcpListener::bind(("::", port)).await {
+            Ok(listener) => Ok(Self::from_listener(listener)?),
+            Err(_) => Self::bind(("0.0.0.0", port)).await,
+        }
+    }
+
+    /// Serves on a listener the caller bound.
+    ///
+    /// # Errors
+    /// If the listener has no local address.
+    pub fn from_listener(listener: TcpListener) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        Ok(Self(Arc::new(Inner {
+            listener: std::sync::Mutex::new(Some(listener)),
+            addr,
+            router: Router::default(),
+            tracker: TaskTracker::new(),
+            stop: watch::channel(false).0,
+            config: Config::default(),
+        })))
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.0.addr
+    }
+
+    /// Mounts a service with default options at `path`; each session gets a behavior from
+    /// `factory`. Replaces a service at the same path.
+    pub fn add_service<B, F>(&self, path: &str, factory: F)
+    where
+        B: Behavior,
+        F: Fn() -> B + Send + Sync + 'static,
+    {
+        self.add_service_with(path, ServiceOptions::default(), factory);
+    }
+
+    /// Mounts a service with `options` (websocket-sharp's `AddWebSocketService<T>(path, init)`).
+    pub fn add_service_with<B, F>(&self, path: &str, options: ServiceOptions, factory: F)
+    where
+        B: Behavior,
+        F: Fn() -> B + Send + Sync + 'static,
+    {
+        let service = Service::new(path, options, factory);
+        start_sweeper(&service, &self.0.tracker, self.0.stop.subscribe());
+        self.0.router.add(service);
+    }
+
+    /// Unmounts the service at `path`, closing its sessions with 1001; `false` if there was none.
+    pub fn remove_service(&self, path: &str) -> bool {
+        match self.0.router.remove(path) {
+            Some(service) => {
+                service
+                    .sessions()
+                    .close_all(CloseFrame::new(CloseCode::GOING_AWAY, "service removed").ok());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The sessions of the service at `path`.
+    pub fn sessions(&self, path: &str) -> Option<Sessions> {
+        self.0.router.get(path).map(|s| s.sessions().clone())
+    }
+
+    /// The mounted paths.
+    pub fn paths(&self) -> Vec<String> {
+        self.0
+            .router
+            .all()
+            .iter()
+            .map(|s| s.path().to_owned())
+            .collect()
+    }
+
+    /// Starts accepting connections in a background task. Does nothing if already started.
+    pub fn start(&self) {
+        let Some(listener) = self.0.listener.lock().expect("not poisoned").take() else {
+            return;
+        };
+        let this = self.clone();
+        let mut stop = self.0.stop.subscribe();
+        self.0.tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stopped(&mut stop) => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((tcp, peer)) => {
+                            let this = this.clone();
+                            this.0.tracker.clone().spawn(async move { this.handle(tcp, peer).await });
+                        }
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    },
+                }
+            }
+        });
+    }
+
+    async fn handle(&self, tcp: TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let mut io: BoxIo = Box::new(tcp);
+        let timeout = self.0.config.handshake_timeout;
+        let read =
+            tokio::time::timeout(timeout, read_request(&mut io, &self.0.config.limits)).await;
+        let Ok(Ok((request, rest))) = read else {
+            tracing::debug!(%peer, "no valid request within the handshake timeout");
+            return;
+        };
+        self.upgrade(io, request, &rest, Some(peer)).await;
+    }
+
+    /// Answers an upgrade request read from `io`: a session of the matching service, or the
+    /// refusal (404 for an unknown path).
+    pub(crate) async fn upgrade(
+        &self,
+        io: BoxIo,
+        request: Request<()>,
+        rest: &[u8],
+        peer: Option<SocketAddr>,
+    ) {
+        upgrade_on(&self.0.router, &self.0.tracker, io, request, rest, peer).await;
+    }
+
+    /// Stops: no more connections, every session closed with 1001 at once; returns once they
+    /// are all gone, or after the close timeout plus one second, when the rest are dropped.
+    pub async fn stop(&self) {
+        self.stop_with(CloseCode::GOING_AWAY, "server stopping")
+            .await;
+    }
+
+    /// Stops as [`stop`](Self::stop), closing sessions with `code` and `reason`.
+    pub async fn stop_with(&self, code: CloseCode, reason: &str) {
+        let _ = self.0.stop.send(true);
+        self.0.listener.lock().expect("not poisoned").take();
+        let frame = CloseFrame::new(code, reason).ok();
+        for service in self.0.router.all() {
+            service.sessions().close_all(frame.clone());
+        }
+        self.0.tracker.close();
+        let deadline = self.0.config.close_timeout + Duration::from_secs(1);
+        if tokio::time::timeout(deadline, self.0.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.0.tracker.len(),
+                "sessions still open at the stop deadline: dropped"
+            );
+        }
+    }
+}
+
+/// Routes an upgrade request to its service and runs the session, or writes the refusal.
+pub(crate) async fn upgrade_on<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
+    router: &Router,
+    tracker: &TaskTracker,
+    mut io: S,
+    request: Request<()>,
+    rest: &[u8],
+    peer: Option<SocketAddr>,
+) {
+    let decision = match router.get(request.uri().path()) {
+        None => Err(Refusal::new(StatusCode::NOT_FOUND).body("no service at this path\n")),
+        Some(service) => service.accept(&request).map(|accepted| (service, accepted)),
+    };
+    match decision {
+        Err(refusal) => {
+            tracing::debug!(
+                ?peer,
+                path = request.uri().path(),
+                status = refusal.response().status().as_u16(),
+                "upgrade refused"
+            );
+            write_refusal(&mut io, refusal).await;
+        }
+        Ok((service, accepted)) => {
+            let mut out = BytesMut::with_capacity(256);
+            encode_response(&accepted.response, b"", &mut out);
+            if io.write_all(&out).await.is_err() || io.flush().await.is_err() {
+                return;
+            }
+            let ws = WebSocket::from_connection(
+                Box::new(io) as BoxIo,
+                accepted.conn,
+                rest,
+                accepted.protocol,
+            );
+            service.start_session(ws, &request, peer, tracker);
+        }
+    }
+}
+
+/// websocket-sharp's KeepClean: every four wait times, ping all sessions and close those
+/// that stayed silent past the wait time.
+pub(crate) fn start_sweeper(
+    service: &Service,
+    tracker: &TaskTracker,
+    mut stop: watch::Receiver<bool>,
+) {
+    if !service.options().keep_clean {
+        return;
+    }
+    let sessions = service.sessions().clone();
+    let wait = service.options().wait_time;
+    tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                () = stopped(&mut stop) => break,
+                () = tokio::time::sleep(wait * 3) => {}
+            }
+            let _ = sessions.broadping(bytes::Bytes::new());
+            tokio::time::sleep(wait).await;
+            sessions.sweep();
+        }
+    });
+}
+
+/// Resolves once the stop flag is set.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
