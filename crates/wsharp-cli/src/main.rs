@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod serve;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use wsharp::{Config, Deflate, Limits, ServerBuilder};
@@ -24,6 +26,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the HTTP server example: a browser page at / with an echo test and a chat, the
+    /// /Echo and /Chat WebSocket services, and files from --root, on one port.
+    ///
+    /// Example: wsharp serve --listen 127.0.0.1:4649 --root ./public
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4649")]
+        listen: SocketAddr,
+        /// Directory of files to serve beside the built-in page (default ./public; its own
+        /// index.html replaces the page).
+        #[arg(long)]
+        root: Option<std::path::PathBuf>,
+    },
     /// Run an echo server: every text message comes back as text, every binary as binary.
     ///
     /// Example: wsharp echo --listen 127.0.0.1:9001
@@ -73,6 +88,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Serve { listen, root } => serve::serve(listen, root).await,
             Command::Echo {
                 listen,
                 max_message_size,

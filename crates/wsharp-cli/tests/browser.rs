@@ -41,22 +41,30 @@ fn chromium() -> PathBuf {
 
 /// Starts `wsharp echo` on a free port; returns it and the port it printed in its log.
 fn echo_server() -> (Reap, u16) {
+    start(&["echo", "--listen", "127.0.0.1:0"], "ws://127.0.0.1:")
+}
+
+/// Starts `wsharp ARGS` and reads the port from the first log line holding `prefix`.
+fn start(args: &[&str], prefix: &str) -> (Reap, u16) {
     let mut server = Reap(
         Command::new(env!("CARGO_BIN_EXE_wsharp"))
-            .args(["echo", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stderr(Stdio::piped())
             .spawn()
             .expect("start wsharp echo"),
     );
     let stderr = BufReader::new(server.0.stderr.take().unwrap());
-    for line in stderr.lines() {
+    let mut lines = stderr.lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some(rest) = line.split("ws://127.0.0.1:").nth(1) {
+        if let Some(rest) = line.split(prefix).nth(1) {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            // Keep reading the log so the server never writes into a closed pipe.
+            std::thread::spawn(move || lines.for_each(drop));
             return (server, digits.parse().unwrap());
         }
     }
-    panic!("wsharp echo printed no address");
+    panic!("wsharp {args:?} printed no address");
 }
 
 #[test]
@@ -92,4 +100,38 @@ fn chromium_round_trips_compressed_messages() {
     assert!(line.contains(r#""text":[true,true,true,true]"#), "{line}");
     assert!(line.contains(r#""binary":[true,true,true,true]"#), "{line}");
     assert!(line.contains(r#""close":1000"#), "{line}");
+}
+
+#[test]
+fn the_page_of_wsharp_serve_in_chromium() {
+    let (server, port) = start(&["serve", "--listen", "127.0.0.1:0"], "http://127.0.0.1:");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    let out = Command::new(python())
+        .arg(dir.join("page_test.py"))
+        .arg(chromium())
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg(server.0.id().to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "page test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().last().unwrap_or_default();
+    for expected in [
+        r#""title": "wsharp""#,
+        r#""echo": "héllo from the page""#,
+        "received: héllo from the page",
+        r#""binary": true"#,
+        "ok 70000 bytes",
+        "open (permessage-deflate",
+        "alice has logged in!",
+        "bob: hello alice",
+        r#""close_echo": "closed 1001"#,
+        r#""close_chat": "closed 1001"#,
+    ] {
+        assert!(line.contains(expected), "missing {expected:?} in {line}");
+    }
 }

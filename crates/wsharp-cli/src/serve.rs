@@ -1,0 +1,35 @@
+//! `wsharp serve`: the HTTP server example's setup (the page, `/Echo` and `/Chat`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use wsharp::demo::{Chat, Echo, INDEX_HTML};
+use wsharp::http_server::{HttpServer, HttpServerOptions};
+
+/// Serves the built-in page at `/` (unless `root` has its own `index.html`), the files of
+/// `root`, and the `/Echo` and `/Chat` services, until Ctrl-C; then closes every session with
+/// 1001.
+pub(crate) async fn serve(
+    listen: SocketAddr,
+    root: Option<PathBuf>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = root.unwrap_or_else(|| PathBuf::from("./public"));
+    let options = HttpServerOptions::default()
+        .document_root(&root)
+        .index_page(INDEX_HTML);
+    let server = HttpServer::bind(listen, options)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    server.add_service("/Echo", || Echo);
+    server.add_service("/Chat", Chat::factory(""));
+    server.start();
+    let addr = server.local_addr();
+    tracing::info!(
+        "serving http://{addr}/ with ws://{addr}/Echo and ws://{addr}/Chat (files from {})",
+        root.display()
+    );
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("stopping: closing every session with 1001");
+    server.stop().await;
+    Ok(())
+}
