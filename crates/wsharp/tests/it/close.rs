@@ -133,3 +133,43 @@ async fn clean_close_both_ways_and_split_halves() {
         Err(Error::Send(wsharp::SendError::SendAfterClosing))
     ));
 }
+
+#[tokio::test]
+async fn fault_46_send_waits_when_the_peer_stops_reading() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The peer completes the handshake and then reads nothing.
+    let peer = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let ws = wsharp::accept(tcp).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(ws);
+    });
+    let high_water = 1 << 20;
+    let config = Config::default().write_high_water(high_water);
+    let mut ws = bounded(
+        wsharp::ClientBuilder::new(format!("ws://{addr}/"))
+            .config(config)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let chunk = Message::binary(vec![0u8; 64 << 10]);
+    let mut sent = 0usize;
+    // Sends complete until the socket buffers and our high-water mark are full, then wait.
+    let blocked = loop {
+        match tokio::time::timeout(Duration::from_millis(500), ws.send(chunk.clone())).await {
+            Ok(Ok(())) => sent += 64 << 10,
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => break true,
+        }
+        assert!(sent < 1 << 30, "sent 1 GiB without ever waiting");
+    };
+    assert!(blocked);
+    assert!(
+        ws.connection().transmit_len() <= high_water + (64 << 10) + 64,
+        "{} bytes queued",
+        ws.connection().transmit_len()
+    );
+    peer.abort();
+}

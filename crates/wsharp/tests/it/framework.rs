@@ -558,3 +558,90 @@ async fn fault_10_17_http_server_files_handlers_and_upgrades() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&root);
 }
+
+struct Pings;
+
+impl Behavior for Pings {
+    async fn on_message(&mut self, session: &Session, message: Message) {
+        if let Message::Ping(p) = message {
+            let _ = session
+                .send(Message::text(format!(
+                    "saw ping {}",
+                    String::from_utf8_lossy(&p)
+                )))
+                .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn dual_stack_binding_and_emit_on_ping() {
+    let server = WebSocketServer::bind_port(0).await.unwrap();
+    server.add_service_with("/p", ServiceOptions::default().emit_on_ping(true), || Pings);
+    server.start();
+    let port = server.local_addr().port();
+    for host in ["127.0.0.1", "[::1]"] {
+        let mut ws = bounded(wsharp::connect(&format!("ws://{host}:{port}/p")))
+            .await
+            .unwrap();
+        ws.send(Message::Ping("hi".into())).await.unwrap();
+        assert_eq!(
+            bounded(ws.recv()).await.unwrap().unwrap(),
+            Message::text("saw ping hi"),
+            "{host}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn hyper_handler_hands_the_upgrade_to_wsharp() {
+    use http_body_util::Full;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let service =
+            hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                let up = match wsharp::http_server::upgrade(
+                    req,
+                    &wsharp::ServerBuilder::new().subprotocols(["v1"]),
+                ) {
+                    Ok(up) => up,
+                    Err(refusal) => {
+                        return Ok::<_, std::convert::Infallible>(
+                            refusal
+                                .into_response()
+                                .map(|b| Full::new(bytes::Bytes::from(b))),
+                        );
+                    }
+                };
+                tokio::spawn(async move {
+                    let mut ws = up.websocket.await.unwrap();
+                    while let Some(Ok(m)) = ws.recv().await {
+                        if m.is_data() {
+                            ws.send(m).await.unwrap();
+                        }
+                    }
+                });
+                Ok(up.response.map(Full::new))
+            });
+        let io = hyper_util::rt::TokioIo::new(tcp);
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .with_upgrades()
+            .await;
+    });
+    let mut ws = bounded(
+        ClientBuilder::new(format!("ws://{addr}/"))
+            .subprotocols(["v1"])
+            .connect(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ws.protocol(), Some("v1"));
+    ws.send("through hyper").await.unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap(),
+        Message::text("through hyper")
+    );
+}
