@@ -52,11 +52,13 @@ read -r cargo_passed cargo_failed < <(awk '/^test result:/ { p += $4; f += $6 } 
 if [ "$test_status" -ne 0 ] && [ "$cargo_failed" -eq 0 ]; then cargo_failed=1; fi
 
 log "Autobahn conformance cases, server and client roles"
+ab_log=$(mktemp)
 set +e
-ab_out=$(.venv/bin/python autobahn/run.py --wsharp target/release/wsharp \
-  --client target/release/examples/autobahn_client | tee /dev/stderr)
+.venv/bin/python autobahn/run.py --wsharp target/release/wsharp \
+  --client target/release/examples/autobahn_client > "$ab_log"
 set -e
-read -r ab_passed ab_failed < <(printf '%s\n' "$ab_out" | awk '/^autobahn: [0-9]+ passed/ { print $2, $4 }')
+cat "$ab_log"
+read -r ab_passed ab_failed < <(awk '/^autobahn: [0-9]+ passed/ { print $2, $4 }' "$ab_log")
 ab_passed=${ab_passed:-0}; ab_failed=${ab_failed:-1}
 
 extra_failed=0
