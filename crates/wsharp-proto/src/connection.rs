@@ -558,18 +558,23 @@ impl Connection {
                     self.append_fragment(&payload);
                     std::mem::take(&mut self.fragments).freeze()
                 };
-                let message = if kind == Some(OpCode::Text) {
-                    if self.utf8.finish().is_err() {
-                        self.fail(ProtocolError::InvalidUtf8);
-                        return;
-                    }
-                    Message::Text(Utf8Bytes::from_validated(data))
-                } else {
-                    Message::Binary(data)
-                };
-                self.events.push_back(Event::Message(message));
+                self.deliver(kind == Some(OpCode::Text), data);
             }
         }
+    }
+
+    /// Queues a complete data message; a text message must end on a code point boundary.
+    fn deliver(&mut self, text: bool, data: Bytes) {
+        let message = if text {
+            if self.utf8.finish().is_err() {
+                self.fail(ProtocolError::InvalidUtf8);
+                return;
+            }
+            Message::Text(Utf8Bytes::from_validated(data))
+        } else {
+            Message::Binary(data)
+        };
+        self.events.push_back(Event::Message(message));
     }
 
     /// Inflates a frame of a compressed message; at FIN, delivers the message.
@@ -599,16 +604,7 @@ impl Connection {
         self.message = None;
         self.compressed = false;
         let data = Bytes::from(std::mem::take(&mut self.inflated));
-        let message = if text {
-            if self.utf8.finish().is_err() {
-                self.fail(ProtocolError::InvalidUtf8);
-                return;
-            }
-            Message::Text(Utf8Bytes::from_validated(data))
-        } else {
-            Message::Binary(data)
-        };
-        self.events.push_back(Event::Message(message));
+        self.deliver(text, data);
     }
 
     /// Appends a fragment, growing the buffer by doubling but never past the message limit.

@@ -15,13 +15,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio_util::task::TaskTracker;
-use wsharp_proto::{CloseCode, CloseFrame};
+use wsharp_proto::CloseCode;
 
 use super::files::{serve_file, status};
 use crate::error::Result;
-use crate::server::{Behavior, BoxIo, Router, Service, ServiceOptions, Sessions};
+use crate::server::{Behavior, BoxIo, Hub, Service, ServiceOptions, Sessions};
 use crate::socket::WebSocket;
 
 type HandlerFn =
@@ -91,19 +89,15 @@ impl HttpServerOptions {
 pub struct HttpServer(Arc<Inner>);
 
 struct Inner {
-    listener: std::sync::Mutex<Option<TcpListener>>,
-    addr: SocketAddr,
-    router: Router,
+    hub: Hub,
     handlers: RwLock<HashMap<Method, Arc<HandlerFn>>>,
     options: HttpServerOptions,
-    tracker: TaskTracker,
-    stop: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for HttpServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpServer")
-            .field("addr", &self.0.addr)
+            .field("addr", &self.0.hub.addr())
             .field("options", &self.0.options)
             .finish_non_exhaustive()
     }
@@ -118,22 +112,17 @@ impl HttpServer {
         addr: impl tokio::net::ToSocketAddrs,
         options: HttpServerOptions,
     ) -> Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
+        let hub = Hub::new(TcpListener::bind(addr).await?)?;
         Ok(Self(Arc::new(Inner {
-            listener: std::sync::Mutex::new(Some(listener)),
-            addr,
-            router: Router::default(),
+            hub,
             handlers: RwLock::new(HashMap::new()),
             options,
-            tracker: TaskTracker::new(),
-            stop: watch::channel(false).0,
         })))
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.0.addr
+        self.0.hub.addr()
     }
 
     /// Mounts a WebSocket service with default options.
@@ -151,27 +140,17 @@ impl HttpServer {
         B: Behavior,
         F: Fn() -> B + Send + Sync + 'static,
     {
-        let service = Service::new(path, options, factory);
-        crate::server::start_sweeper(&service, &self.0.tracker, self.0.stop.subscribe());
-        self.0.router.add(service);
+        self.0.hub.add(Service::new(path, options, factory));
     }
 
     /// Unmounts a service, closing its sessions with 1001.
     pub fn remove_service(&self, path: &str) -> bool {
-        match self.0.router.remove(path) {
-            Some(service) => {
-                service
-                    .sessions()
-                    .close_all(CloseFrame::new(CloseCode::GOING_AWAY, "service removed").ok());
-                true
-            }
-            None => false,
-        }
+        self.0.hub.remove(path)
     }
 
     /// The sessions of the service at `path`.
     pub fn sessions(&self, path: &str) -> Option<Sessions> {
-        self.0.router.get(path).map(|s| s.sessions().clone())
+        self.0.hub.sessions(path)
     }
 
     /// Handles requests with `method` (websocket-sharp's `OnGet`, `OnPost`, ...): the handler gets
@@ -192,28 +171,10 @@ impl HttpServer {
 
     /// Starts serving in a background task. Does nothing if already started.
     pub fn start(&self) {
-        let Some(listener) = self.0.listener.lock().expect("not poisoned").take() else {
-            return;
-        };
         let this = self.clone();
-        let mut stop = self.0.stop.subscribe();
-        self.0.tracker.spawn(async move {
-            loop {
-                tokio::select! {
-                    () = async { let _ = stop.wait_for(|s| *s).await; } => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok((tcp, peer)) => {
-                            let _ = tcp.set_nodelay(true);
-                            let this = this.clone();
-                            this.0.tracker.clone().spawn(async move { this.serve_connection(tcp, peer).await });
-                        }
-                        Err(e) => {
-                            tracing::warn!("accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        }
-                    },
-                }
-            }
+        self.0.hub.start(move |tcp, peer| {
+            let this = this.clone();
+            async move { this.serve_connection(tcp, peer).await }
         });
     }
 
@@ -223,7 +184,7 @@ impl HttpServer {
             let this = this.clone();
             async move { Ok::<_, std::convert::Infallible>(this.handle(req, peer).await.map(Full::new)) }
         });
-        let mut stop = self.0.stop.subscribe();
+        let stopped = self.0.hub.stopped();
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(self.0.options.header_timeout)
@@ -236,7 +197,7 @@ impl HttpServer {
                     tracing::debug!(%peer, "HTTP connection ended: {e}");
                 }
             }
-            () = async { let _ = stop.wait_for(|s| *s).await; } => {
+            () = stopped => {
                 conn.as_mut().graceful_shutdown();
                 let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
             }
@@ -295,7 +256,7 @@ impl HttpServer {
     }
 
     fn upgrade(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Bytes> {
-        let Some(service) = self.0.router.get(req.uri().path()) else {
+        let Some(service) = self.0.hub.router().get(req.uri().path()) else {
             return status(StatusCode::NOT_FOUND);
         };
         let accepted = match service.accept(&req) {
@@ -305,9 +266,9 @@ impl HttpServer {
         let on_upgrade = hyper::upgrade::on(&mut req);
         let (parts, _) = req.into_parts();
         let head = Request::from_parts(parts, ());
-        let tracker = self.0.tracker.clone();
+        let tracker = self.0.hub.tracker().clone();
         let (conn, protocol) = (accepted.conn, accepted.protocol);
-        self.0.tracker.spawn(async move {
+        self.0.hub.tracker().spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let io: BoxIo = Box::new(TokioIo::new(upgraded));
@@ -329,22 +290,9 @@ impl HttpServer {
 
     /// Stops as [`stop`](Self::stop), closing sessions with `code` and `reason`.
     pub async fn stop_with(&self, code: CloseCode, reason: &str) {
-        let _ = self.0.stop.send(true);
-        self.0.listener.lock().expect("not poisoned").take();
-        let frame = CloseFrame::new(code, reason).ok();
-        for service in self.0.router.all() {
-            service.sessions().close_all(frame.clone());
-        }
-        self.0.tracker.close();
-        let deadline = self.0.options.close_timeout + Duration::from_secs(1);
-        if tokio::time::timeout(deadline, self.0.tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                left = self.0.tracker.len(),
-                "connections still open at the stop deadline: dropped"
-            );
-        }
+        self.0
+            .hub
+            .stop(code, reason, self.0.options.close_timeout)
+            .await;
     }
 }

@@ -3,6 +3,7 @@
 //! session, and [`Sessions`] to send, broadcast, ping, close and sweep.
 
 mod behavior;
+mod hub;
 mod options;
 mod service;
 mod session;
@@ -10,15 +11,14 @@ mod sessions;
 mod ws_server;
 
 pub use behavior::{Behavior, CloseInfo};
+pub(crate) use hub::Hub;
 pub use options::{
     CookiesValidator, OriginValidator, Overflow, ServiceOptions, allow_origins, parse_cookies,
 };
-pub(crate) use service::Router;
 pub use service::{BoxIo, Io, Service};
 pub use session::Session;
 pub use sessions::{Broadcast, Sessions};
 pub use ws_server::WebSocketServer;
-pub(crate) use ws_server::start_sweeper;
 
 use std::sync::Arc;
 
@@ -355,21 +355,8 @@ async fn refuse<S: AsyncWrite + Unpin>(
     custom: Option<Refusal>,
 ) -> Error {
     tracing::debug!(error = %error, status = error.status().as_u16(), "upgrade refused");
-    let (mut response, body) = match custom {
-        Some(r) => {
-            let (parts, body) = r.into_response().into_parts();
-            (Response::from_parts(parts, ()), body)
-        }
-        None => (reject_response(error), format!("{error}\n")),
-    };
-    response.headers_mut().insert(
-        http::header::CONNECTION,
-        http::HeaderValue::from_static("close"),
-    );
-    let mut out = BytesMut::new();
-    encode_response(&response, body.as_bytes(), &mut out);
-    // The refusal is best effort: the peer may already be gone.
-    let _ = stream.write_all(&out).await;
-    let _ = stream.shutdown().await;
+    let refusal = custom
+        .unwrap_or_else(|| Refusal::from(reject_response(error).map(|()| format!("{error}\n"))));
+    write_refusal(stream, refusal).await;
     Error::Handshake(error.clone())
 }

@@ -2,18 +2,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use http::{Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use wsharp_proto::handshake::encode_response;
-use wsharp_proto::{CloseCode, CloseFrame, Config};
+use wsharp_proto::{CloseCode, Config};
 
 use super::behavior::Behavior;
+use super::hub::Hub;
 use super::options::ServiceOptions;
 use super::service::{BoxIo, Router, Service};
 use super::sessions::Sessions;
@@ -43,21 +42,15 @@ use crate::socket::WebSocket;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct WebSocketServer(Arc<Inner>);
-
-struct Inner {
-    listener: std::sync::Mutex<Option<TcpListener>>,
-    addr: SocketAddr,
-    router: Router,
-    tracker: TaskTracker,
-    stop: watch::Sender<bool>,
-    config: Config,
+pub struct WebSocketServer {
+    hub: Hub,
+    config: Arc<Config>,
 }
 
 impl std::fmt::Debug for WebSocketServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocketServer")
-            .field("addr", &self.0.addr)
+            .field("addr", &self.hub.addr())
             .finish_non_exhaustive()
     }
 }
@@ -88,20 +81,15 @@ impl WebSocketServer {
     /// # Errors
     /// If the listener has no local address.
     pub fn from_listener(listener: TcpListener) -> std::io::Result<Self> {
-        let addr = listener.local_addr()?;
-        Ok(Self(Arc::new(Inner {
-            listener: std::sync::Mutex::new(Some(listener)),
-            addr,
-            router: Router::default(),
-            tracker: TaskTracker::new(),
-            stop: watch::channel(false).0,
-            config: Config::default(),
-        })))
+        Ok(Self {
+            hub: Hub::new(listener)?,
+            config: Arc::new(Config::default()),
+        })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.0.addr
+        self.hub.addr()
     }
 
     /// Mounts a service with default options at `path`; each session gets a behavior from
@@ -120,33 +108,23 @@ impl WebSocketServer {
         B: Behavior,
         F: Fn() -> B + Send + Sync + 'static,
     {
-        let service = Service::new(path, options, factory);
-        start_sweeper(&service, &self.0.tracker, self.0.stop.subscribe());
-        self.0.router.add(service);
+        self.hub.add(Service::new(path, options, factory));
     }
 
     /// Unmounts the service at `path`, closing its sessions with 1001; `false` if there was none.
     pub fn remove_service(&self, path: &str) -> bool {
-        match self.0.router.remove(path) {
-            Some(service) => {
-                service
-                    .sessions()
-                    .close_all(CloseFrame::new(CloseCode::GOING_AWAY, "service removed").ok());
-                true
-            }
-            None => false,
-        }
+        self.hub.remove(path)
     }
 
     /// The sessions of the service at `path`.
     pub fn sessions(&self, path: &str) -> Option<Sessions> {
-        self.0.router.get(path).map(|s| s.sessions().clone())
+        self.hub.sessions(path)
     }
 
     /// The mounted paths.
     pub fn paths(&self) -> Vec<String> {
-        self.0
-            .router
+        self.hub
+            .router()
             .all()
             .iter()
             .map(|s| s.path().to_owned())
@@ -155,53 +133,33 @@ impl WebSocketServer {
 
     /// Starts accepting connections in a background task. Does nothing if already started.
     pub fn start(&self) {
-        let Some(listener) = self.0.listener.lock().expect("not poisoned").take() else {
-            return;
-        };
         let this = self.clone();
-        let mut stop = self.0.stop.subscribe();
-        self.0.tracker.spawn(async move {
-            loop {
-                tokio::select! {
-                    () = stopped(&mut stop) => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok((tcp, peer)) => {
-                            let this = this.clone();
-                            this.0.tracker.clone().spawn(async move { this.handle(tcp, peer).await });
-                        }
-                        Err(e) => {
-                            tracing::warn!("accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        }
-                    },
-                }
-            }
+        self.hub.start(move |tcp, peer| {
+            let this = this.clone();
+            async move { this.handle(tcp, peer).await }
         });
     }
 
     async fn handle(&self, tcp: TcpStream, peer: SocketAddr) {
-        let _ = tcp.set_nodelay(true);
         let mut io: BoxIo = Box::new(tcp);
-        let timeout = self.0.config.handshake_timeout;
-        let read =
-            tokio::time::timeout(timeout, read_request(&mut io, &self.0.config.limits)).await;
+        let read = tokio::time::timeout(
+            self.config.handshake_timeout,
+            read_request(&mut io, &self.config.limits),
+        )
+        .await;
         let Ok(Ok((request, rest))) = read else {
             tracing::debug!(%peer, "no valid request within the handshake timeout");
             return;
         };
-        self.upgrade(io, request, &rest, Some(peer)).await;
-    }
-
-    /// Answers an upgrade request read from `io`: a session of the matching service, or the
-    /// refusal (404 for an unknown path).
-    pub(crate) async fn upgrade(
-        &self,
-        io: BoxIo,
-        request: Request<()>,
-        rest: &[u8],
-        peer: Option<SocketAddr>,
-    ) {
-        upgrade_on(&self.0.router, &self.0.tracker, io, request, rest, peer).await;
+        upgrade_on(
+            self.hub.router(),
+            self.hub.tracker(),
+            io,
+            request,
+            &rest,
+            Some(peer),
+        )
+        .await;
     }
 
     /// Stops: no more connections, every session closed with 1001 at once; returns once they
@@ -213,23 +171,7 @@ impl WebSocketServer {
 
     /// Stops as [`stop`](Self::stop), closing sessions with `code` and `reason`.
     pub async fn stop_with(&self, code: CloseCode, reason: &str) {
-        let _ = self.0.stop.send(true);
-        self.0.listener.lock().expect("not poisoned").take();
-        let frame = CloseFrame::new(code, reason).ok();
-        for service in self.0.router.all() {
-            service.sessions().close_all(frame.clone());
-        }
-        self.0.tracker.close();
-        let deadline = self.0.config.close_timeout + Duration::from_secs(1);
-        if tokio::time::timeout(deadline, self.0.tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                left = self.0.tracker.len(),
-                "sessions still open at the stop deadline: dropped"
-            );
-        }
+        self.hub.stop(code, reason, self.config.close_timeout).await;
     }
 }
 
@@ -271,34 +213,4 @@ pub(crate) async fn upgrade_on<S: AsyncRead + AsyncWrite + Send + Unpin + 'stati
             service.start_session(ws, &request, peer, tracker);
         }
     }
-}
-
-/// websocket-sharp's KeepClean: every four wait times, ping all sessions and close those
-/// that stayed silent past the wait time.
-pub(crate) fn start_sweeper(
-    service: &Service,
-    tracker: &TaskTracker,
-    mut stop: watch::Receiver<bool>,
-) {
-    if !service.options().keep_clean {
-        return;
-    }
-    let sessions = service.sessions().clone();
-    let wait = service.options().wait_time;
-    tracker.spawn(async move {
-        loop {
-            tokio::select! {
-                () = stopped(&mut stop) => break,
-                () = tokio::time::sleep(wait * 3) => {}
-            }
-            let _ = sessions.broadping(bytes::Bytes::new());
-            tokio::time::sleep(wait).await;
-            sessions.sweep();
-        }
-    });
-}
-
-/// Resolves once the stop flag is set.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
