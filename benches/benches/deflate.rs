@@ -54,9 +54,13 @@ fn deflate(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("deflate_{name}_16k"));
         group.throughput(Throughput::Bytes(LEN as u64));
         let mut no_takeover = Deflater::new(1, 15, true);
-        group.bench_function("wsharp_compress_no_context_takeover", |b| b.iter(|| black_box(no_takeover.compress(black_box(&data)))));
+        group.bench_function("wsharp_compress_no_context_takeover", |b| {
+            b.iter(|| black_box(no_takeover.compress(black_box(&data))))
+        });
         let mut takeover = Deflater::new(1, 15, false);
-        group.bench_function("wsharp_compress_context_takeover", |b| b.iter(|| black_box(takeover.compress(black_box(&data)))));
+        group.bench_function("wsharp_compress_context_takeover", |b| {
+            b.iter(|| black_box(takeover.compress(black_box(&data))))
+        });
         group.bench_function("miniz_oxide_compress", |b| {
             b.iter(|| black_box(miniz_oxide::deflate::compress_to_vec(black_box(&data), 1)))
         });
@@ -64,12 +68,16 @@ fn deflate(c: &mut Criterion) {
         group.bench_function("wsharp_inflate", |b| {
             b.iter(|| {
                 let mut out = Vec::new();
-                inflater.inflate(black_box(&ours), true, &mut out, 1 << 20).unwrap();
+                inflater
+                    .inflate(black_box(&ours), true, &mut out, 1 << 20)
+                    .unwrap();
                 black_box(out)
             })
         });
         group.bench_function("miniz_oxide_inflate", |b| {
-            b.iter(|| black_box(miniz_oxide::inflate::decompress_to_vec(black_box(&theirs)).unwrap()))
+            b.iter(|| {
+                black_box(miniz_oxide::inflate::decompress_to_vec(black_box(&theirs)).unwrap())
+            })
         });
         group.finish();
     }

@@ -36,7 +36,10 @@ struct Args {
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
 }
 
 /// The client process: `n` connections; for each round (a line on stdin), wait for one message
@@ -78,9 +81,23 @@ impl Behavior for Quiet {
     async fn on_message(&mut self, _session: &Session, _message: Message) {}
 }
 
-async fn spawn_clients(url: &str, args: &Args) -> (Child, ChildStdin, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) {
+async fn spawn_clients(
+    url: &str,
+    args: &Args,
+) -> (
+    Child,
+    ChildStdin,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--clients", url, "--sessions", &args.sessions.to_string(), "--rounds", &args.rounds.to_string()])
+        .args([
+            "--clients",
+            url,
+            "--sessions",
+            &args.sessions.to_string(),
+            "--rounds",
+            &args.rounds.to_string(),
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -89,7 +106,10 @@ async fn spawn_clients(url: &str, args: &Args) -> (Child, ChildStdin, tokio::io:
     let stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let ready = tokio::time::timeout(Duration::from_secs(180), lines.next_line()).await;
-    assert!(matches!(ready, Ok(Ok(Some(ref l))) if l == "connected"), "clients did not connect: {ready:?}");
+    assert!(
+        matches!(ready, Ok(Ok(Some(ref l))) if l == "connected"),
+        "clients did not connect: {ready:?}"
+    );
     (child, stdin, lines)
 }
 
@@ -106,10 +126,17 @@ where
         tokio::time::sleep(Duration::from_millis(300)).await;
         let started = now_ns();
         broadcast().await;
-        let line = tokio::time::timeout(Duration::from_secs(120), lines.next_line()).await.unwrap().unwrap().unwrap();
+        let line = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         let (first, last) = line.split_once(' ').unwrap();
         let (first, last): (u128, u128) = (first.parse().unwrap(), last.parse().unwrap());
-        out.push((Duration::from_nanos((last - started) as u64), Duration::from_nanos((last - first) as u64)));
+        out.push((
+            Duration::from_nanos((last - started) as u64),
+            Duration::from_nanos((last - first) as u64),
+        ));
     }
     out
 }
@@ -126,7 +153,9 @@ async fn tungstenite_server() -> (String, Arc<tokio::sync::Mutex<Vec<TtSink>>>) 
             let sinks = accepted.clone();
             tokio::spawn(async move {
                 let _ = tcp.set_nodelay(true);
-                let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
                 let (sink, mut stream) = ws.split();
                 sinks.lock().await.push(sink);
                 while let Some(Ok(_)) = stream.next().await {}
@@ -144,7 +173,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let args = Args::parse();
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     if let Some(url) = &args.clients {
         rt.block_on(clients(url.clone(), args.sessions, args.rounds));
         return;
@@ -153,7 +185,11 @@ fn main() {
         let text = "x".repeat(args.size);
 
         let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-        server.add_service_with("/b", ServiceOptions::default().ignore_extensions().send_queue(16), || Quiet);
+        server.add_service_with(
+            "/b",
+            ServiceOptions::default().ignore_extensions().send_queue(16),
+            || Quiet,
+        );
         server.start();
         let sessions = server.sessions("/b").unwrap();
         let url = format!("ws://{}/b", server.local_addr());
@@ -171,21 +207,41 @@ fn main() {
             let text = text.clone();
             async move {
                 for sink in sinks.lock().await.iter_mut() {
-                    let _ = sink.send(tokio_tungstenite::tungstenite::Message::text(text.clone())).await;
+                    let _ = sink
+                        .send(tokio_tungstenite::tungstenite::Message::text(text.clone()))
+                        .await;
                 }
             }
         })
         .await;
 
         let n = args.sessions as u32;
-        let (ours_last, ours_spread) = (median(ours.iter().map(|r| r.0).collect()), median(ours.iter().map(|r| r.1).collect()));
-        let (tt_last, tt_spread) = (median(theirs.iter().map(|r| r.0).collect()), median(theirs.iter().map(|r| r.1).collect()));
-        println!("broadcast of {} B to {} sessions, median of {} rounds", args.size, args.sessions, args.rounds);
+        let (ours_last, ours_spread) = (
+            median(ours.iter().map(|r| r.0).collect()),
+            median(ours.iter().map(|r| r.1).collect()),
+        );
+        let (tt_last, tt_spread) = (
+            median(theirs.iter().map(|r| r.0).collect()),
+            median(theirs.iter().map(|r| r.1).collect()),
+        );
+        println!(
+            "broadcast of {} B to {} sessions, median of {} rounds",
+            args.size, args.sessions, args.rounds
+        );
         println!("| server | call to last delivery | per recipient | first to last |");
         println!("| --- | --- | --- | --- |");
-        println!("| wsharp `Sessions::broadcast` | {ours_last:?} | {:?} | {ours_spread:?} |", ours_last / n);
-        println!("| tokio-tungstenite send loop | {tt_last:?} | {:?} | {tt_spread:?} |", tt_last / n);
-        println!("ratio (tokio-tungstenite / wsharp, call to last delivery): {:.2}", tt_last.as_secs_f64() / ours_last.as_secs_f64());
+        println!(
+            "| wsharp `Sessions::broadcast` | {ours_last:?} | {:?} | {ours_spread:?} |",
+            ours_last / n
+        );
+        println!(
+            "| tokio-tungstenite send loop | {tt_last:?} | {:?} | {tt_spread:?} |",
+            tt_last / n
+        );
+        println!(
+            "ratio (tokio-tungstenite / wsharp, call to last delivery): {:.2}",
+            tt_last.as_secs_f64() / ours_last.as_secs_f64()
+        );
         let _ = tokio::io::stdout().flush().await;
     });
 }
