@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as TtMessage;
 use wsharp::Message;
 use wsharp::server::{Behavior, ServiceOptions, Session, WebSocketServer};
 
@@ -141,7 +142,7 @@ where
     out
 }
 
-type TtSink = SplitSink<WebSocketStream<TcpStream>, tokio_tungstenite::tungstenite::Message>;
+type TtSink = SplitSink<WebSocketStream<TcpStream>, TtMessage>;
 
 async fn tungstenite_server() -> (String, Arc<tokio::sync::Mutex<Vec<TtSink>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -207,9 +208,7 @@ fn main() {
             let text = text.clone();
             async move {
                 for sink in sinks.lock().await.iter_mut() {
-                    let _ = sink
-                        .send(tokio_tungstenite::tungstenite::Message::text(text.clone()))
-                        .await;
+                    let _ = sink.send(TtMessage::text(text.clone())).await;
                 }
             }
         })
