@@ -659,13 +659,7 @@ impl Connection {
             && let Some(deflater) = deflate.deflater.as_mut()
         {
             let compressed = deflater.compress(&payload);
-            // Incompressible data grows a little when deflated. Without context takeover the
-            // message can go out as it is instead (the peer's window does not depend on it).
-            if compressed.len() >= payload.len() && deflater.resets_per_message() {
-                self.send_frames(opcode, payload, 0);
-            } else {
-                self.send_frames(opcode, compressed, 0b100);
-            }
+            self.send_frames(opcode, compressed, 0b100);
         } else {
             self.send_frames(opcode, payload, 0);
         }

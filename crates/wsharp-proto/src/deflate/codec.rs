@@ -52,11 +52,6 @@ impl Deflater {
         }
     }
 
-    /// Whether the compressor starts afresh with every message.
-    pub fn resets_per_message(&self) -> bool {
-        self.no_context_takeover
-    }
-
     /// Whether compression state is held now (between messages: only with context takeover).
     pub fn is_allocated(&self) -> bool {
         self.state.is_some()
