@@ -370,11 +370,11 @@ async fn fault_46_broadcast_never_waits_for_a_slow_client() {
 #[tokio::test]
 async fn sessions_api() {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    server.add_service_with(
-        "/s",
-        ServiceOptions::default().keep_clean(false, Duration::from_millis(200)),
-        || Echo,
-    );
+    // b will not answer its close: a short close timeout bounds how long its session lingers.
+    let options = ServiceOptions::default()
+        .keep_clean(false, Duration::from_millis(200))
+        .config(Config::default().close_timeout(Duration::from_millis(500)));
+    server.add_service_with("/s", options, || Echo);
     server.start();
     let url = format!("ws://{}/s", server.local_addr());
     let mut a = bounded(
