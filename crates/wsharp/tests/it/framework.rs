@@ -322,7 +322,8 @@ async fn fault_46_broadcast_never_waits_for_a_slow_client() {
         let options = ServiceOptions::default()
             .send_queue(4)
             .overflow(overflow)
-            .ignore_extensions();
+            .ignore_extensions()
+            .config(Config::default().close_timeout(Duration::from_secs(1)));
         server.add_service_with("/b", options, || Echo);
         server.start();
         let addr = server.local_addr();
