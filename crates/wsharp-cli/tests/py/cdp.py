@@ -5,6 +5,7 @@ import asyncio
 import itertools
 import json
 import re
+import shutil
 import subprocess
 import tempfile
 import urllib.request
@@ -55,7 +56,7 @@ class Browser:
         self.chromium = chromium
 
     async def __aenter__(self):
-        self.profile = tempfile.TemporaryDirectory()
+        self.profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         self.proc = subprocess.Popen([self.chromium, *FLAGS, f"--user-data-dir={self.profile.name}", "about:blank"],
                                      stderr=subprocess.PIPE, text=True)
         for line in self.proc.stderr:
@@ -84,4 +85,14 @@ class Browser:
         await self.browser.close()
         self.proc.terminate()
         self.proc.wait(10)
-        self.profile.cleanup()
+        # Chromium's helper processes may still write into the profile for a moment after the
+        # browser process has exited; the profile is scratch space, so retry and then let it be.
+        for _ in range(20):
+            try:
+                shutil.rmtree(self.profile.name)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        shutil.rmtree(self.profile.name, ignore_errors=True)
