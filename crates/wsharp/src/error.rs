@@ -26,6 +26,10 @@ pub enum Error {
     /// A message could not be sent: the connection is closing, or the message was refused.
     #[error("cannot send: {0}")]
     Send(#[from] SendError),
+    /// Nothing arrived within the time a blocking `recv_timeout` was given; the connection is
+    /// still usable.
+    #[error("timed out waiting for a message")]
+    Timeout,
     /// The URL is not a valid `ws://` or `wss://` URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),

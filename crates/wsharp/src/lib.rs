@@ -52,6 +52,7 @@
 //! a 10 s handshake timeout and a 5 s close timeout: see [`Config`] and [`Limits`].
 #![forbid(unsafe_code)]
 
+pub mod blocking;
 mod client;
 pub mod demo;
 mod error;

@@ -5,7 +5,7 @@ use http::{HeaderName, HeaderValue, Request, Uri};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsharp_proto::deflate::Deflate;
-use wsharp_proto::handshake::{ClientHandshake, HandshakeError, HeadReader};
+use wsharp_proto::handshake::{ClientHandshake, ExpectResponse, HandshakeError, HeadReader};
 use wsharp_proto::{Config, Connection, Limits, Role};
 
 use crate::error::{Error, Result};
@@ -38,8 +38,8 @@ pub struct ClientBuilder {
     headers: Vec<(String, String)>,
     protocols: Vec<String>,
     origin: Option<String>,
-    config: Config,
-    compression: Option<Deflate>,
+    pub(crate) config: Config,
+    pub(crate) compression: Option<Deflate>,
 }
 
 impl ClientBuilder {
@@ -183,14 +183,7 @@ impl ClientBuilder {
     /// [`Error::Handshake`] (a refused upgrade carries the status and headers).
     pub async fn connect(self) -> Result<WebSocket<Transport>> {
         let request = self.request()?;
-        let uri = request.uri();
-        let host = uri
-            .host()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = uri.port_u16().unwrap_or(80);
+        let (host, port) = host_port(request.uri());
         let timeout = self.config.handshake_timeout;
         let work = async {
             let tcp = TcpStream::connect((host.as_str(), port)).await?;
@@ -250,7 +243,30 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             .into());
         }
     };
-    let accepted = expect.check(&head, &config.limits)?;
+    let (conn, protocol) = finish_handshake(&expect, &head, request, config, compression)?;
+    let rest = reader.into_rest();
+    Ok(WebSocket::from_connection(io, conn, &rest, protocol))
+}
+
+/// The host (without IPv6 brackets) and port to connect to for `uri`.
+pub(crate) fn host_port(uri: &Uri) -> (String, u16) {
+    let host = uri.host().unwrap_or_default();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    (host, uri.port_u16().unwrap_or(80))
+}
+
+/// Checks the server's response head and sets up the connection it agreed to.
+pub(crate) fn finish_handshake(
+    expect: &ExpectResponse,
+    head: &[u8],
+    request: &Request<()>,
+    config: Config,
+    compression: Option<Deflate>,
+) -> Result<(Connection, Option<String>)> {
+    let accepted = expect.check(head, &config.limits)?;
     tracing::debug!(uri = %request.uri(), protocol = ?accepted.protocol, "handshake complete");
     let mut conn = Connection::new(Role::Client, config);
     match (accepted.extensions.as_slice(), compression) {
@@ -263,11 +279,5 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         }
         (many, _) => return Err(HandshakeError::UnexpectedExtension(many.join(", ")).into()),
     }
-    let rest = reader.into_rest();
-    Ok(WebSocket::from_connection(
-        io,
-        conn,
-        &rest,
-        accepted.protocol,
-    ))
+    Ok((conn, accepted.protocol))
 }

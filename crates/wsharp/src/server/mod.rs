@@ -335,6 +335,13 @@ pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Writes a refusal with `Connection: close` and shuts the stream down (best effort).
 pub(crate) async fn write_refusal<S: AsyncWrite + Unpin>(stream: &mut S, refusal: Refusal) {
+    let out = encode_refusal(refusal);
+    let _ = stream.write_all(&out).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The bytes of a refusal response, with `Connection: close`.
+pub(crate) fn encode_refusal(refusal: Refusal) -> BytesMut {
     let (parts, body) = refusal.into_response().into_parts();
     let mut response = Response::from_parts(parts, ());
     response.headers_mut().insert(
@@ -343,8 +350,13 @@ pub(crate) async fn write_refusal<S: AsyncWrite + Unpin>(stream: &mut S, refusal
     );
     let mut out = BytesMut::new();
     encode_response(&response, body.as_bytes(), &mut out);
-    let _ = stream.write_all(&out).await;
-    let _ = stream.shutdown().await;
+    out
+}
+
+/// The refusal for `error` (or the hook's own response), logged.
+pub(crate) fn refusal_for(error: &HandshakeError, custom: Option<Refusal>) -> Refusal {
+    tracing::debug!(error = %error, status = error.status().as_u16(), "upgrade refused");
+    custom.unwrap_or_else(|| Refusal::from(reject_response(error).map(|()| format!("{error}\n"))))
 }
 
 /// Writes the refusal for `error` (or the hook's own response), shuts the stream down, and
@@ -354,9 +366,6 @@ async fn refuse<S: AsyncWrite + Unpin>(
     error: &HandshakeError,
     custom: Option<Refusal>,
 ) -> Error {
-    tracing::debug!(error = %error, status = error.status().as_u16(), "upgrade refused");
-    let refusal = custom
-        .unwrap_or_else(|| Refusal::from(reject_response(error).map(|()| format!("{error}\n"))));
-    write_refusal(stream, refusal).await;
+    write_refusal(stream, refusal_for(error, custom)).await;
     Error::Handshake(error.clone())
 }

@@ -8,7 +8,7 @@ use wsharp::{ClientBuilder, CloseCode, Config, Deflate, Message, ServerBuilder};
 use crate::util::{bounded, echo_server, python, script};
 
 /// Kills the child when dropped, so a failing test leaves no process behind.
-struct Reap(Child);
+pub(crate) struct Reap(pub(crate) Child);
 
 impl Drop for Reap {
     fn drop(&mut self) {
@@ -17,7 +17,7 @@ impl Drop for Reap {
     }
 }
 
-fn python_echo_server() -> (Reap, u16) {
+pub(crate) fn python_echo_server() -> (Reap, u16) {
     let mut child = Command::new(python())
         .arg(script("echo_server.py"))
         .stdout(Stdio::piped())

@@ -1,0 +1,329 @@
+//! WebSockets without an async runtime: the same sans-IO core driven over `std::io` streams.
+//!
+//! [`connect`] / [`ClientBuilder::connect_blocking`] open a client connection over
+//! `std::net::TcpStream`; [`accept`] / [`ServerBuilder::accept_blocking`] upgrade a stream a
+//! `std::net::TcpListener` accepted. Both give a [`WebSocket`] whose `recv`, `send` and `close`
+//! block the calling thread. Limits, permessage-deflate, the handshake timeout and the close
+//! timeout behave exactly as in the async layer.
+//!
+//! ```no_run
+//! # fn run() -> wsharp::Result<()> {
+//! let mut ws = wsharp::blocking::connect("ws://127.0.0.1:9001/echo")?;
+//! ws.send("hello")?;
+//! if let Some(reply) = ws.recv() {
+//!     println!("{:?}", reply?);
+//! }
+//! ws.close(wsharp::CloseCode::NORMAL, "done")?;
+//! while ws.recv().is_some() {}
+//! # Ok(()) }
+//! ```
+//!
+//! A server, one thread per connection:
+//! ```no_run
+//! # fn run() -> wsharp::Result<()> {
+//! let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
+//! for tcp in listener.incoming() {
+//!     std::thread::spawn(move || {
+//!         let Ok(mut ws) = wsharp::blocking::accept(tcp?) else { return Ok(()) };
+//!         while let Some(Ok(msg)) = ws.recv() {
+//!             if msg.is_data() {
+//!                 ws.send(msg)?;
+//!             }
+//!         }
+//!         Ok::<_, wsharp::Error>(())
+//!     });
+//! }
+//! # Ok(()) }
+//! ```
+
+mod socket;
+
+pub use socket::WebSocket;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use http::Request;
+use wsharp_proto::Limits;
+use wsharp_proto::handshake::{ClientHandshake, HeadReader, encode_response, parse_request};
+
+use crate::client::{ClientBuilder, finish_handshake, host_port};
+use crate::error::{Error, Result};
+use crate::server::{ServerBuilder, encode_refusal, refusal_for};
+
+/// A byte stream the blocking layer can drive: `Read + Write`, plus the two socket controls it
+/// needs to bound waits and to half-close.
+///
+/// Implemented for `TcpStream` and (on Unix) `UnixStream`. For a stream without timeouts, keep
+/// the defaults: waits are then unbounded (the handshake and close timeouts cannot fire).
+pub trait Stream: Read + Write {
+    /// Bounds the next reads (`None`: no bound), as `TcpStream::set_read_timeout` does.
+    ///
+    /// # Errors
+    /// As the socket reports them.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+
+    /// Bounds the next writes (`None`: no bound).
+    ///
+    /// # Errors
+    /// As the socket reports them.
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+
+    /// Closes the writing direction (sends FIN), keeping the reading one open.
+    ///
+    /// # Errors
+    /// As the socket reports them.
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        Self::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        Self::set_write_timeout(self, timeout)
+    }
+
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+#[cfg(unix)]
+impl Stream for std::os::unix::net::UnixStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        Self::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        Self::set_write_timeout(self, timeout)
+    }
+
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+/// Opens a WebSocket to `url` with default settings, blocking until the handshake is done.
+///
+/// # Errors
+/// See [`ClientBuilder::connect_blocking`].
+pub fn connect(url: &str) -> Result<WebSocket<TcpStream>> {
+    ClientBuilder::new(url).connect_blocking()
+}
+
+/// Performs the server side of the opening handshake on `stream` with default settings.
+///
+/// # Errors
+/// See [`ServerBuilder::accept_blocking`].
+pub fn accept<S: Stream>(stream: S) -> Result<WebSocket<S>> {
+    ServerBuilder::new().accept_blocking(stream)
+}
+
+/// Time left until `deadline`, or a handshake timeout once it has passed.
+fn remaining(deadline: Instant) -> Result<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or(Error::HandshakeTimeout)
+}
+
+/// A read or write that failed because its timeout ran out.
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+/// Writes all of `bytes` before `deadline`.
+fn write_before<S: Stream>(stream: &mut S, bytes: &[u8], deadline: Instant) -> Result<()> {
+    stream.set_write_timeout(Some(remaining(deadline)?))?;
+    match stream.write_all(bytes).and_then(|()| stream.flush()) {
+        Err(e) if is_timeout(&e) => Err(Error::HandshakeTimeout),
+        other => Ok(other?),
+    }
+}
+
+/// Reads into `reader` until it holds a whole head, before `deadline`.
+fn read_head<S: Stream>(
+    stream: &mut S,
+    reader: &mut HeadReader,
+    deadline: Instant,
+) -> Result<BytesMut> {
+    let mut chunk = [0u8; 2048];
+    loop {
+        if let Some(head) = reader.poll_head()? {
+            return Ok(head);
+        }
+        stream.set_read_timeout(Some(remaining(deadline)?))?;
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed during the handshake",
+                )
+                .into());
+            }
+            Ok(n) => reader.buffer().extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => return Err(Error::HandshakeTimeout),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Clears the timeouts the handshake set.
+fn clear_timeouts<S: Stream>(stream: &S) -> Result<()> {
+    stream.set_read_timeout(None)?;
+    stream.set_write_timeout(None)?;
+    Ok(())
+}
+
+impl ClientBuilder {
+    /// Connects over TCP and performs the opening handshake, blocking the calling thread, all
+    /// within [`Config::handshake_timeout`](crate::Config::handshake_timeout). Every address
+    /// the host resolves to is tried in turn.
+    ///
+    /// ```no_run
+    /// # fn run() -> wsharp::Result<()> {
+    /// let mut ws = wsharp::ClientBuilder::new("ws://127.0.0.1:9001/")
+    ///     .compression(wsharp::Deflate::default())
+    ///     .connect_blocking()?;
+    /// ws.send("hi")?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub fn connect_blocking(self) -> Result<WebSocket<TcpStream>> {
+        let request = self.request()?;
+        let deadline = Instant::now() + self.config.handshake_timeout;
+        let (host, port) = host_port(request.uri());
+        let mut last = None;
+        for addr in (host.as_str(), port).to_socket_addrs()? {
+            match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
+                Ok(tcp) => {
+                    tcp.set_nodelay(true)?;
+                    return handshake(tcp, &request, self, deadline);
+                }
+                Err(e) if is_timeout(&e) => last = Some(Error::HandshakeTimeout),
+                Err(e) => last = Some(e.into()),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{host} resolves to no address"),
+            )
+            .into()
+        }))
+    }
+
+    /// Performs the opening handshake over a stream the caller opened (a TLS stream, a proxy
+    /// tunnel), blocking, within [`Config::handshake_timeout`](crate::Config::handshake_timeout).
+    ///
+    /// # Errors
+    /// As [`connect_blocking`](Self::connect_blocking), less the TCP part.
+    pub fn connect_blocking_on<S: Stream>(self, stream: S) -> Result<WebSocket<S>> {
+        let request = self.request()?;
+        let deadline = Instant::now() + self.config.handshake_timeout;
+        handshake(stream, &request, self, deadline)
+    }
+}
+
+fn handshake<S: Stream>(
+    mut stream: S,
+    request: &Request<()>,
+    settings: ClientBuilder,
+    deadline: Instant,
+) -> Result<WebSocket<S>> {
+    let (bytes, expect) = ClientHandshake::start(request)?;
+    write_before(&mut stream, &bytes, deadline)?;
+    let mut reader = HeadReader::new(settings.config.limits.max_handshake_size);
+    let head = read_head(&mut stream, &mut reader, deadline)?;
+    let (conn, protocol) = finish_handshake(
+        &expect,
+        &head,
+        request,
+        settings.config,
+        settings.compression,
+    )?;
+    clear_timeouts(&stream)?;
+    Ok(WebSocket::from_connection(
+        stream,
+        conn,
+        &reader.into_rest(),
+        protocol,
+    ))
+}
+
+impl ServerBuilder {
+    /// Reads the upgrade request from `stream` and answers it, blocking the calling thread,
+    /// within [`Config::handshake_timeout`](crate::Config::handshake_timeout): 101 and a
+    /// [`WebSocket`], or the fitting 4xx (or the [`on_request`](Self::on_request) hook's
+    /// refusal) with `Connection: close` and an error.
+    ///
+    /// # Errors
+    /// [`Error::Handshake`] for a refused request, [`Error::HandshakeTimeout`], [`Error::Io`].
+    pub fn accept_blocking<S: Stream>(&self, mut stream: S) -> Result<WebSocket<S>> {
+        let config = self.get_config();
+        let deadline = Instant::now() + config.handshake_timeout;
+        let request = read_request(&mut stream, &config.limits, deadline)?;
+        let (request, rest) = match request {
+            Ok(parsed) => parsed,
+            Err(e) => return Err(refuse(&mut stream, &e, None, deadline)),
+        };
+        let (response, conn, protocol) = match self.decide(&request) {
+            Ok(decision) => decision,
+            Err(refusal) => {
+                let e =
+                    wsharp_proto::handshake::HandshakeError::Refused(refusal.response().status());
+                return Err(refuse(&mut stream, &e, Some(refusal), deadline));
+            }
+        };
+        let mut out = BytesMut::with_capacity(256);
+        encode_response(&response, b"", &mut out);
+        write_before(&mut stream, &out, deadline)?;
+        clear_timeouts(&stream)?;
+        tracing::debug!(uri = %request.uri(), protocol = ?protocol, "upgrade accepted");
+        Ok(WebSocket::from_connection(stream, conn, &rest, protocol))
+    }
+}
+
+type Parsed = std::result::Result<(Request<()>, BytesMut), wsharp_proto::handshake::HandshakeError>;
+
+/// Reads and parses the request head; a malformed one is `Ok(Err(..))`, to be refused.
+fn read_request<S: Stream>(stream: &mut S, limits: &Limits, deadline: Instant) -> Result<Parsed> {
+    let mut reader = HeadReader::new(limits.max_handshake_size);
+    let head = match read_head(stream, &mut reader, deadline) {
+        Ok(head) => head,
+        Err(Error::Handshake(e)) => return Ok(Err(e)),
+        Err(e) => return Err(e),
+    };
+    Ok(parse_request(&head, limits).map(|request| (request, reader.into_rest())))
+}
+
+/// Writes the refusal (best effort), half-closes, and returns the error to report.
+fn refuse<S: Stream>(
+    stream: &mut S,
+    error: &wsharp_proto::handshake::HandshakeError,
+    custom: Option<crate::Refusal>,
+    deadline: Instant,
+) -> Error {
+    let out = encode_refusal(refusal_for(error, custom));
+    let _ = write_before(stream, &out, deadline + Duration::from_secs(1));
+    let _ = stream.shutdown_write();
+    Error::Handshake(error.clone())
+}

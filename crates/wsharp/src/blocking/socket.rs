@@ -1,0 +1,312 @@
+//! The blocking [`WebSocket`].
+
+use std::io::IoSlice;
+use std::time::{Duration, Instant};
+
+use wsharp_proto::{CloseCode, CloseFrame, Config, Connection, Event, Message, State};
+
+use super::{Stream, is_timeout};
+use crate::error::{Error, Result};
+
+/// The most slices handed to one vectored write.
+const MAX_IOV: usize = 64;
+/// The most bytes zeroed for one read into the core's buffer.
+const MAX_READ: usize = 64 * 1024;
+
+/// An open WebSocket connection over the blocking stream `S`.
+///
+/// - [`recv`](Self::recv) yields messages, then the peer's [`Message::Close`], then `None`; it
+///   writes pending output (pongs, close replies) before it waits.
+///   [`recv_timeout`](Self::recv_timeout) waits at most a given time.
+/// - [`send`](Self::send) writes a message; [`feed`](Self::feed) queues it (up to
+///   [`Config::write_high_water`] bytes) so that several leave in one write at the next
+///   [`flush`](Self::flush).
+/// - [`close`](Self::close) sends a close frame; keep calling `recv` to see the peer's answer.
+///   The close timeout bounds that wait for streams with read timeouts (TCP, Unix sockets).
+pub struct WebSocket<S> {
+    io: S,
+    conn: Connection,
+    protocol: Option<String>,
+    /// A failure held back until the close frame that reports it is written.
+    failure: Option<wsharp_proto::ProtocolError>,
+    close_deadline: Option<Instant>,
+    shutdown_done: bool,
+    finished: bool,
+}
+
+impl<S> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("blocking::WebSocket")
+            .field("conn", &self.conn)
+            .field("protocol", &self.protocol)
+            .finish()
+    }
+}
+
+impl<S: Stream> WebSocket<S> {
+    /// Wraps a stream and a connection whose opening handshake is done; `received` holds bytes
+    /// that arrived after the handshake head.
+    pub fn from_connection(
+        io: S,
+        mut conn: Connection,
+        received: &[u8],
+        protocol: Option<String>,
+    ) -> Self {
+        if !received.is_empty() {
+            conn.handle_data(received);
+        }
+        Self {
+            io,
+            conn,
+            protocol,
+            failure: None,
+            close_deadline: None,
+            shutdown_done: false,
+            finished: false,
+        }
+    }
+
+    /// The subprotocol agreed in the handshake, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Whether permessage-deflate was negotiated.
+    pub fn is_compressed(&self) -> bool {
+        self.conn.is_deflate()
+    }
+
+    /// The protocol state.
+    pub fn state(&self) -> State {
+        self.conn.state()
+    }
+
+    /// The code and reason of the connection's end, once closed (1005: the peer's close had no
+    /// code; 1006: it sent no close frame).
+    pub fn close_status(&self) -> Option<(CloseCode, String)> {
+        self.conn.close_status().map(|(c, r)| (c, r.to_string()))
+    }
+
+    /// The connection's settings.
+    pub fn config(&self) -> &Config {
+        self.conn.config()
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The underlying stream, mutably. Reading or writing it directly corrupts the connection;
+    /// its read timeout is managed by `recv`.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
+    /// The next message, waiting as long as it takes: text, binary, ping/pong if
+    /// [`Config::emit_control_frames`], then the peer's close, then `None`.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when the peer broke the protocol (we sent the close code) or the
+    /// connection ended abnormally; [`Error::Io`] when the transport failed. Both end it.
+    pub fn recv(&mut self) -> Option<Result<Message>> {
+        self.recv_until(None)
+    }
+
+    /// As [`recv`](Self::recv), but gives up after `timeout` with [`Error::Timeout`], which
+    /// leaves the connection usable: call again to keep waiting.
+    ///
+    /// # Errors
+    /// As `recv`, and [`Error::Timeout`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Result<Message>> {
+        self.recv_until(Some(Instant::now() + timeout))
+    }
+
+    /// Queues `message` and writes everything pending.
+    ///
+    /// # Errors
+    /// [`Error::Send`] after a close frame was sent or for an invalid control payload;
+    /// [`Error::Io`] if the write fails.
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.feed(message)?;
+        self.flush()
+    }
+
+    /// Queues `message`, first writing pending output if [`Config::write_high_water`] bytes
+    /// wait.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn feed(&mut self, message: impl Into<Message>) -> Result<()> {
+        if self.conn.transmit_len() >= self.conn.config().write_high_water {
+            self.flush()?;
+        }
+        self.conn.send(message.into())?;
+        Ok(())
+    }
+
+    /// Sends a text or binary message uncompressed even when permessage-deflate is on.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.conn.send_uncompressed(message.into())?;
+        self.flush()
+    }
+
+    /// Writes everything pending, in vectored writes.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the write fails.
+    pub fn flush(&mut self) -> Result<()> {
+        while self.conn.has_transmit() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let n = self.conn.transmit_slices(&mut slices);
+            let written = match self.io.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()),
+                Ok(written) => written,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            self.conn.advance_transmit(written);
+        }
+        self.io.flush()?;
+        Ok(())
+    }
+
+    /// Starts the close handshake with `code` and `reason` and writes the close frame. Keep
+    /// calling [`recv`](Self::recv) until `None` to receive the peer's answer.
+    ///
+    /// # Errors
+    /// [`Error::Send`] for a code that may not be sent (1005, 1006, 1015, ...) or a reason over
+    /// 123 bytes; [`Error::Io`] if the write fails.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        let frame = CloseFrame::new(code, reason).map_err(wsharp_proto::SendError::from)?;
+        self.close_with(Some(frame))
+    }
+
+    /// Starts the close handshake with `frame` (`None`: no status code); does nothing if a
+    /// close frame was already sent.
+    ///
+    /// # Errors
+    /// As [`close`](Self::close).
+    pub fn close_with(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.conn.close(frame)?;
+        self.flush()
+    }
+
+    fn recv_until(&mut self, deadline: Option<Instant>) -> Option<Result<Message>> {
+        loop {
+            if let Some(e) = self.failure.take() {
+                // Report the failure once its close frame is out (or cannot be written).
+                if let Err(w) = self.flush() {
+                    tracing::debug!("could not write the close frame: {w}");
+                }
+                return Some(Err(e.into()));
+            }
+            if let Some(event) = self.conn.poll_event() {
+                return Some(match event {
+                    Event::Message(m @ Message::Ping(_)) => {
+                        // Send the pong now: the caller may not call again for a while.
+                        let _ = self.flush();
+                        Ok(m)
+                    }
+                    Event::Message(m) => Ok(m),
+                    Event::Close(frame) => {
+                        tracing::debug!(code = ?frame.as_ref().map(|f| f.code.0), "close received");
+                        Ok(Message::Close(frame))
+                    }
+                    Event::Failed(e) => {
+                        tracing::debug!(error = %e, code = e.close_code().0, "connection failed");
+                        self.failure = Some(e);
+                        continue;
+                    }
+                });
+            }
+            if self.finished {
+                return None;
+            }
+            if let Err(e) = self.flush() {
+                self.finish();
+                return Some(Err(e));
+            }
+            let state = self.conn.state();
+            if state != State::Open && self.close_deadline.is_none() {
+                self.close_deadline = Some(Instant::now() + self.conn.config().close_timeout);
+            }
+            if state == State::Closed && !self.shutdown_done {
+                // Half-close, then read until the peer closes too, so unread input never turns
+                // our FIN into a reset that could destroy the close frame in flight.
+                self.shutdown_done = true;
+                if self.io.shutdown_write().is_err() {
+                    self.finished = true;
+                    return None;
+                }
+            }
+            let close_deadline = self.close_deadline.filter(|_| state != State::Open);
+            let wait_until = match (deadline, close_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let now = Instant::now();
+            if let Some(until) = wait_until
+                && until <= now
+            {
+                if close_deadline.is_some_and(|d| d <= now) {
+                    if state == State::Closed {
+                        self.finished = true;
+                        return None;
+                    }
+                    self.conn.handle_close_timeout();
+                    continue;
+                }
+                return Some(Err(Error::Timeout));
+            }
+            if let Err(e) = self.io.set_read_timeout(wait_until.map(|t| t - now)) {
+                return Some(Err(e.into()));
+            }
+            match self.read() {
+                Ok(0) => {
+                    if state == State::Closed {
+                        self.finished = true;
+                        return None;
+                    }
+                    self.conn.handle_eof();
+                }
+                Ok(_) => self.conn.handle_received(),
+                Err(e) if is_timeout(&e) || e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.finish();
+                    return (state != State::Closed).then_some(Err(e.into()));
+                }
+            }
+        }
+    }
+
+    /// Reads once into the core's receive buffer.
+    fn read(&mut self) -> std::io::Result<usize> {
+        let buf = self.conn.recv_buffer();
+        let start = buf.len();
+        let room = (buf.capacity() - start).clamp(1, MAX_READ);
+        buf.resize(start + room, 0);
+        let result = self.io.read(&mut buf[start..]);
+        buf.truncate(start + *result.as_ref().unwrap_or(&0));
+        result
+    }
+
+    /// The transport is gone: report the abnormal end to the core and drop what it queued.
+    fn finish(&mut self) {
+        self.conn.handle_eof();
+        self.finished = true;
+        while self.conn.poll_event().is_some() {}
+    }
+}
+
+impl<S: Stream> Iterator for WebSocket<S> {
+    type Item = Result<Message>;
+
+    /// The next message, as [`recv`](WebSocket::recv).
+    fn next(&mut self) -> Option<Self::Item> {
+        self.recv()
+    }
+}
