@@ -1,5 +1,5 @@
 //! `suite [--quick]`: runs `wsharp echo`, `peer_tungstenite` and `peer_fastwebsockets` one after
-//! another on loopback, drives each with `loadgen` over a set of payload sizes and depths, and
+//! another on loopback, drives each with `wsharp bench` over a set of payload sizes and depths, and
 //! prints Markdown tables of messages per second with the ratios of wsharp to each peer, and
 //! latencies. The whole sequence is repeated `--rounds` times and each cell shows the run with
 //! the median rate, which damps bursts of other load on the machine. Each server runs on a one-worker runtime pinned to core 0 and the load generator to
@@ -84,7 +84,7 @@ fn main() -> ExitCode {
     eprintln!(
         "suite: {CONNECTIONS} connections, {seconds} s per run, {rounds} round(s), cores {}",
         if pin {
-            "pinned (server 0, loadgen 1)"
+            "pinned (server 0, load generator 1)"
         } else {
             "not pinned (no taskset)"
         }
@@ -96,8 +96,8 @@ fn main() -> ExitCode {
         // Each round starts with another server, so that no server always runs first.
         for s in (0..SERVERS.len()).map(|i| (i + round - 1) % SERVERS.len()) {
             let (name, bin, server_args) = SERVERS[s];
-            let bin = match (name, std::env::var_os("WSHARP_BIN")) {
-                ("wsharp", Some(path)) => PathBuf::from(path),
+            let bin = match name {
+                "wsharp" => wsharp_bin(&dir),
                 _ => dir.join(bin),
             };
             let started = start_server(&bin, server_args, pin);
@@ -106,7 +106,7 @@ fn main() -> ExitCode {
             }
             for (c, &(size, depth)) in configs.iter().enumerate() {
                 let figures = started.as_ref().and_then(|(_, addr)| {
-                    run_loadgen(&dir.join("loadgen"), *addr, size, depth, seconds, pin)
+                    run_bench(&wsharp_bin(&dir), *addr, size, depth, seconds, pin)
                 });
                 eprintln!(
                     "suite: round {round} {name} {} -> {figures:?}",
@@ -198,8 +198,13 @@ fn start_server(bin: &Path, args: &[&str], pin: bool) -> Option<(Child, SocketAd
     None
 }
 
-/// Runs the load generator once; `None` if it failed, timed out or nothing was echoed.
-fn run_loadgen(
+/// The `wsharp` binary: `WSHARP_BIN`, or the one built beside this one.
+fn wsharp_bin(dir: &Path) -> PathBuf {
+    std::env::var_os("WSHARP_BIN").map_or_else(|| dir.join("wsharp"), PathBuf::from)
+}
+
+/// Runs `wsharp bench` once; `None` if it failed, timed out or nothing was echoed.
+fn run_bench(
     bin: &Path,
     addr: SocketAddr,
     size: usize,
@@ -208,11 +213,11 @@ fn run_loadgen(
     pin: bool,
 ) -> Option<Figures> {
     let mut child = command(bin, 1, pin)
-        .arg("--url")
+        .args(["--quiet", "bench", "--json"])
         .arg(format!("ws://{addr}/"))
         .args(["--connections", &CONNECTIONS.to_string()])
         .args(["--size", &size.to_string(), "--depth", &depth.to_string()])
-        .args(["--seconds", &seconds.to_string()])
+        .args(["--duration", &seconds.to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .ok()?;

@@ -4,15 +4,20 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod serve;
-use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 use wsharp::{Config, Deflate, Limits, ServerBuilder};
+
+mod bench;
+mod connect;
+mod echo;
+mod exit;
+mod log;
+mod serve;
+
+use exit::{EXIT_CODES, Failure};
 
 /// WebSocket tool: servers and clients for testing and benchmarking.
 #[derive(Debug, Parser)]
-#[command(name = "wsharp", version, about)]
+#[command(name = "wsharp", version, about, after_help = EXIT_CODES)]
 struct Cli {
     /// More logging (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -26,6 +31,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Connect to a WebSocket server: input lines become text messages, received messages go
+    /// to standard output. At the end of input it closes and prints what still arrives until
+    /// the server's close; the exit code tells how the connection ended.
+    #[command(after_long_help = EXIT_CODES)]
+    Connect(connect::ConnectArgs),
     /// Run the HTTP server example: a browser page at / with an echo test and a chat, the
     /// /Echo and /Chat WebSocket services, and files from --root, on one port.
     ///
@@ -56,117 +66,55 @@ enum Command {
         #[arg(long)]
         no_compression: bool,
     },
-}
-
-/// Standard error that drops what it cannot write: a server whose log reader went away (a
-/// closed pipe) must keep serving, not die on its next log line.
-struct LossyStderr;
-
-impl std::io::Write for LossyStderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let _ = std::io::stderr().write_all(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        let _ = std::io::stderr().flush();
-        Ok(())
-    }
-}
-
-fn init_logging(cli: &Cli) {
-    let level = match (cli.quiet, cli.verbose) {
-        (true, _) => "error",
-        (false, 0) => "info",
-        (false, 1) => "debug",
-        (false, _) => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn")));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| LossyStderr)
-        .init();
+    /// Measure an echo server: connections that each keep messages in flight; prints
+    /// messages/s, MB/s and latency percentiles (a table, or JSON with --json).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("wsharp: cannot start the runtime: {e}");
-            return ExitCode::from(1);
+    // A client's own chatter stays quiet by default; servers say what they serve.
+    let default_level = match cli.command {
+        Command::Connect(_) | Command::Bench(_) => "warn",
+        _ => "info",
+    };
+    log::init(cli.quiet, cli.verbose, default_level);
+    let result = match cli.command {
+        Command::Bench(args) => bench::bench(args),
+        Command::Connect(args) => on_runtime(false, connect::connect(args)),
+        Command::Serve { listen, root } => on_runtime(true, serve::serve(listen, root)),
+        Command::Echo {
+            listen,
+            max_message_size,
+            max_frame_size,
+            no_compression,
+        } => {
+            let limits = Limits::default()
+                .max_message_size(max_message_size)
+                .max_frame_size(max_frame_size);
+            let server = ServerBuilder::new()
+                .config(Config::default().limits(limits))
+                .compression((!no_compression).then(Deflate::default));
+            on_runtime(true, echo::echo(listen, server))
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve { listen, root } => serve::serve(listen, root).await,
-            Command::Echo {
-                listen,
-                max_message_size,
-                max_frame_size,
-                no_compression,
-            } => {
-                let limits = Limits::default()
-                    .max_message_size(max_message_size)
-                    .max_frame_size(max_frame_size);
-                let server = ServerBuilder::new()
-                    .config(Config::default().limits(limits))
-                    .compression((!no_compression).then(Deflate::default));
-                echo(listen, server).await
-            }
-        }
-    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("wsharp: {e}");
-            ExitCode::from(1)
-        }
+        Err(failure) => failure.report(),
     }
 }
 
-async fn echo(listen: SocketAddr, server: ServerBuilder) -> Result<(), Box<dyn std::error::Error>> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    tracing::info!("echo server listening on ws://{}", listener.local_addr()?);
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                continue;
-            }
-        };
-        let server = server.clone();
-        tokio::spawn(async move {
-            let _ = tcp.set_nodelay(true);
-            let mut ws = match server.accept(tcp).await {
-                Ok(ws) => ws,
-                Err(e) => {
-                    tracing::debug!(%peer, "handshake failed: {e}");
-                    return;
-                }
-            };
-            while let Some(msg) = ws.recv().await {
-                match msg {
-                    Ok(msg) if msg.is_data() => {
-                        if let Err(e) = ws.feed(msg).await {
-                            tracing::debug!(%peer, "send failed: {e}");
-                            break;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::debug!(%peer, "connection ended: {e}");
-                    }
-                }
-            }
-        });
+/// Runs `work` on a tokio runtime: all cores for servers, one thread for clients.
+fn on_runtime(
+    multi_thread: bool,
+    work: impl Future<Output = Result<(), Failure>>,
+) -> Result<(), Failure> {
+    let runtime = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
     }
+    .enable_all()
+    .build()?;
+    runtime.block_on(work)
 }

@@ -6,20 +6,19 @@ use std::path::PathBuf;
 use wsharp::demo::{Chat, Echo, INDEX_HTML};
 use wsharp::http_server::{HttpServer, HttpServerOptions};
 
+use crate::exit::{Failure, code};
+
 /// Serves the built-in page at `/` (unless `root` has its own `index.html`), the files of
 /// `root`, and the `/Echo` and `/Chat` services, until Ctrl-C; then closes every session with
 /// 1001.
-pub(crate) async fn serve(
-    listen: SocketAddr,
-    root: Option<PathBuf>,
-) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) async fn serve(listen: SocketAddr, root: Option<PathBuf>) -> Result<(), Failure> {
     let root = root.unwrap_or_else(|| PathBuf::from("./public"));
     let options = HttpServerOptions::default()
         .document_root(&root)
         .index_page(INDEX_HTML);
     let server = HttpServer::bind(listen, options)
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        .map_err(|e| Failure::new(code::FAILURE, format!("cannot listen on {listen}: {e}")))?;
     server.add_service("/Echo", || Echo);
     server.add_service("/Chat", Chat::factory(""));
     server.start();

@@ -1,0 +1,194 @@
+//! `wsharp connect URL`: standard input lines become messages, received messages go to
+//! standard output.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use wsharp::{ClientBuilder, CloseCode, Config, Deflate, Limits, Message};
+
+use crate::exit::{Failure, code};
+
+/// Options of `wsharp connect`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = concat!(
+    "Examples:\n",
+    "  printf 'a\\nb\\n' | wsharp connect ws://127.0.0.1:9001/\n",
+    "  wsharp connect -H 'Authorization: Bearer t0k3n' -p chat.v2 ws://127.0.0.1:4649/Chat\n",
+    "  wsharp connect --binary --show-control --ping-interval 5 ws://127.0.0.1:9001/\n",
+))]
+pub(crate) struct ConnectArgs {
+    /// The server's URL: ws://host[:port]/path[?query].
+    url: String,
+    /// An extra request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// A subprotocol to offer, most preferred first (repeatable).
+    #[arg(short = 'p', long = "protocol", value_name = "NAME")]
+    protocols: Vec<String>,
+    /// The Origin header.
+    #[arg(long)]
+    origin: Option<String>,
+    /// Do not offer permessage-deflate.
+    #[arg(long)]
+    no_compression: bool,
+    /// Send each input line as a binary message (received binary messages are written as they
+    /// are in both modes).
+    #[arg(short, long)]
+    binary: bool,
+    /// Send a ping every SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    ping_interval: Option<f64>,
+    /// Show pings, pongs and the close on standard error.
+    #[arg(long)]
+    show_control: bool,
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_message_size: usize,
+    /// Seconds to connect and finish the opening handshake.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    connect_timeout: f64,
+    /// Seconds to wait for the server's close after ours.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    close_timeout: f64,
+}
+
+/// Runs the session; `Ok` when it closed normally.
+pub(crate) async fn connect(args: ConnectArgs) -> Result<(), Failure> {
+    let span = tracing::info_span!("connect", url = %args.url);
+    tracing::Instrument::instrument(session(args), span).await
+}
+
+async fn session(args: ConnectArgs) -> Result<(), Failure> {
+    let seconds = |s: f64, what: &str| {
+        Duration::try_from_secs_f64(s)
+            .map_err(|_| Failure::new(code::USAGE, format!("{what}: {s} is not a duration")))
+    };
+    let config = Config::default()
+        .limits(Limits::default().max_message_size(args.max_message_size))
+        .handshake_timeout(seconds(args.connect_timeout, "--connect-timeout")?)
+        .close_timeout(seconds(args.close_timeout, "--close-timeout")?)
+        .emit_control_frames(args.show_control);
+    let mut builder = ClientBuilder::new(args.url.as_str())
+        .config(config)
+        .subprotocols(args.protocols.iter().cloned())
+        .compression((!args.no_compression).then(Deflate::default));
+    if let Some(origin) = &args.origin {
+        builder = builder.origin(origin);
+    }
+    for header in &args.headers {
+        let (name, value) = header.split_once(':').ok_or_else(|| {
+            Failure::new(
+                code::USAGE,
+                format!("--header {header:?}: expected `Name: value`"),
+            )
+        })?;
+        builder = builder.header(name.trim(), value.trim());
+    }
+    let mut ws = builder
+        .connect()
+        .await
+        .map_err(|e| Failure::connecting(&args.url, &e))?;
+    tracing::info!(
+        protocol = ?ws.protocol(),
+        compressed = ws.is_compressed(),
+        "connected"
+    );
+
+    let terminal = std::io::stdout().is_terminal();
+    let mut stdout = std::io::stdout().lock();
+    let mut lines = BufReader::new(tokio::io::stdin()).split(b'\n');
+    let mut input_open = true;
+    let ping_every = match args.ping_interval {
+        Some(s) => Some(seconds(s, "--ping-interval")?),
+        None => None,
+    };
+    let mut ticker = tokio::time::interval(ping_every.unwrap_or(Duration::from_secs(3600)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    let mut pings = 0u64;
+    let mut closing = false;
+
+    loop {
+        tokio::select! {
+            line = lines.next_segment(), if input_open => {
+                match line {
+                    Ok(Some(mut line)) => {
+                        if line.last() == Some(&b'\r') {
+                            line.pop();
+                        }
+                        let message = if args.binary {
+                            Message::binary(line)
+                        } else {
+                            Message::text(String::from_utf8(line).map_err(|_| {
+                                Failure::new(code::USAGE, "an input line is not UTF-8 (use --binary)")
+                            })?)
+                        };
+                        ws.send(message).await.map_err(|e| Failure::ended(&e))?;
+                    }
+                    Ok(None) | Err(_) => {
+                        // End of input: close, then keep printing until the server's close.
+                        input_open = false;
+                        if !closing {
+                            closing = true;
+                            ws.close(CloseCode::NORMAL, "").await.map_err(|e| Failure::ended(&e))?;
+                        }
+                    }
+                }
+            }
+            _ = ticker.tick(), if ping_every.is_some() && !closing => {
+                pings += 1;
+                ws.send(Message::Ping(pings.to_string().into())).await.map_err(|e| Failure::ended(&e))?;
+                if args.show_control {
+                    eprintln!("# ping {pings}");
+                }
+            }
+            _ = tokio::signal::ctrl_c(), if !closing => {
+                closing = true;
+                input_open = false;
+                ws.close(CloseCode::GOING_AWAY, "").await.map_err(|e| Failure::ended(&e))?;
+            }
+            message = ws.recv() => {
+                let Some(message) = message else { break };
+                let written = match message.map_err(|e| Failure::ended(&e))? {
+                    Message::Text(text) => {
+                        let prefix = if terminal { "< " } else { "" };
+                        writeln!(stdout, "{prefix}{}", text.as_str()).and_then(|()| stdout.flush())
+                    }
+                    Message::Binary(data) => stdout
+                        .write_all(&data)
+                        .and_then(|()| stdout.write_all(b"\n"))
+                        .and_then(|()| stdout.flush()),
+                    Message::Ping(data) => {
+                        eprintln!("# ping {}", String::from_utf8_lossy(&data));
+                        Ok(())
+                    }
+                    Message::Pong(data) => {
+                        eprintln!("# pong {}", String::from_utf8_lossy(&data));
+                        Ok(())
+                    }
+                    Message::Close(frame) => {
+                        if args.show_control {
+                            match &frame {
+                                Some(f) => eprintln!("# close {} {}", f.code.0, f.reason.as_str()),
+                                None => eprintln!("# close"),
+                            }
+                        }
+                        Ok(())
+                    }
+                };
+                if let Err(e) = written {
+                    if !closing {
+                        let _ = ws.close(CloseCode::GOING_AWAY, "").await;
+                    }
+                    return Err(Failure::new(code::FAILURE, format!("cannot write output: {e}")));
+                }
+            }
+        }
+    }
+    let (code, reason) = ws
+        .close_status()
+        .unwrap_or((CloseCode::ABNORMAL, String::new()));
+    tracing::info!(code = code.0, reason = %reason, "closed");
+    Failure::closed(code, &reason).map_or(Ok(()), Err)
+}

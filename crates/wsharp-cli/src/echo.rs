@@ -1,0 +1,57 @@
+//! `wsharp echo`: every text message comes back as text, every binary as binary.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tracing::Instrument;
+use wsharp::ServerBuilder;
+
+use crate::exit::{Failure, code};
+
+/// Serves echo connections on `listen` until the process ends.
+pub(crate) async fn echo(listen: SocketAddr, server: ServerBuilder) -> Result<(), Failure> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure::new(code::FAILURE, format!("cannot listen on {listen}: {e}")))?;
+    tracing::info!("echo server listening on ws://{}", listener.local_addr()?);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                continue;
+            }
+        };
+        let server = server.clone();
+        let span = tracing::info_span!("conn", %peer);
+        tokio::spawn(
+            async move {
+                let _ = tcp.set_nodelay(true);
+                let mut ws = match server.accept(tcp).await {
+                    Ok(ws) => ws,
+                    Err(e) => {
+                        tracing::info!("handshake failed: {e}");
+                        return;
+                    }
+                };
+                tracing::debug!(compressed = ws.is_compressed(), "open");
+                while let Some(msg) = ws.recv().await {
+                    match msg {
+                        Ok(msg) if msg.is_data() => {
+                            if let Err(e) = ws.feed(msg).await {
+                                tracing::debug!("send failed: {e}");
+                                break;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::info!("connection failed: {e}"),
+                    }
+                }
+                if let Some((code, reason)) = ws.close_status() {
+                    tracing::debug!(code = code.0, %reason, "closed");
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
