@@ -116,5 +116,8 @@ fn on_runtime(
     }
     .enable_all()
     .build()?;
-    runtime.block_on(work)
+    let result = runtime.block_on(work);
+    // A read of standard input may still block in its thread: do not wait for it.
+    runtime.shutdown_background();
+    result
 }

@@ -1,32 +1,11 @@
 //! The `wsharp` binary against headless Chromium (Debian's `chromium`, driven over the DevTools
 //! protocol): the browser offers permessage-deflate and round-trips text and binary messages.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("WSHARP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
-        });
-    assert!(
-        path.exists(),
-        "no Python with `websockets` at {}: run scripts/test.sh or set WSHARP_PYTHON",
-        path.display()
-    );
-    path
-}
+mod common;
+use common::{echo_server, python, start};
 
 fn chromium() -> PathBuf {
     let path = std::env::var_os("WSHARP_CHROMIUM")
@@ -37,34 +16,6 @@ fn chromium() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// Starts `wsharp echo` on a free port; returns it and the port it printed in its log.
-fn echo_server() -> (Reap, u16) {
-    start(&["echo", "--listen", "127.0.0.1:0"], "ws://127.0.0.1:")
-}
-
-/// Starts `wsharp ARGS` and reads the port from the first log line holding `prefix`.
-fn start(args: &[&str], prefix: &str) -> (Reap, u16) {
-    let mut server = Reap(
-        Command::new(env!("CARGO_BIN_EXE_wsharp"))
-            .args(args)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start wsharp echo"),
-    );
-    let stderr = BufReader::new(server.0.stderr.take().unwrap());
-    let mut lines = stderr.lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split(prefix).nth(1) {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            // Keep reading the log so the server never writes into a closed pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return (server, digits.parse().unwrap());
-        }
-    }
-    panic!("wsharp {args:?} printed no address");
 }
 
 #[test]
