@@ -15,7 +15,8 @@ use crate::exit::{Failure, code};
     "Examples:\n",
     "  printf 'a\\nb\\n' | wsharp connect ws://127.0.0.1:9001/\n",
     "  wsharp connect -H 'Authorization: Bearer t0k3n' -p chat.v2 ws://127.0.0.1:4649/Chat\n",
-    "  wsharp connect --binary --show-control --ping-interval 5 ws://127.0.0.1:9001/\n",
+    "  wsharp connect --binary --show-control --ping-interval 5 ws://127.0.0.1:9001/\n\n",
+    crate::exit::exit_codes!(),
 ))]
 pub(crate) struct ConnectArgs {
     /// The server's URL: ws://host[:port]/path[?query].

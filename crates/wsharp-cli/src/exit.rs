@@ -30,8 +30,10 @@ pub(crate) mod code {
     pub(crate) const TIMEOUT: u8 = 14;
 }
 
-/// The exit code table for `--help`.
-pub(crate) const EXIT_CODES: &str = "\
+/// The exit code table for `--help`, as a literal for `concat!`.
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   0   closed normally (1000, 1001, or no code)
   1   other failure (cannot listen, output closed)
@@ -42,7 +44,10 @@ Exit codes:
   10  server unreachable (name, refused, unreachable)
   12  authentication required (401, 407)
   13  upgrade refused or answered wrongly
-  14  handshake timed out";
+  14  handshake timed out"
+    };
+}
+pub(crate) use exit_codes;
 
 /// A failed command: what to print and the exit code.
 #[derive(Debug)]

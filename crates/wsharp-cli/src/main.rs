@@ -13,11 +13,11 @@ mod exit;
 mod log;
 mod serve;
 
-use exit::{EXIT_CODES, Failure};
+use exit::{Failure, exit_codes};
 
 /// WebSocket tool: servers and clients for testing and benchmarking.
 #[derive(Debug, Parser)]
-#[command(name = "wsharp", version, about, after_help = EXIT_CODES)]
+#[command(name = "wsharp", version, about, after_help = exit_codes!())]
 struct Cli {
     /// More logging (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -34,7 +34,6 @@ enum Command {
     /// Connect to a WebSocket server: input lines become text messages, received messages go
     /// to standard output. At the end of input it closes and prints what still arrives until
     /// the server's close; the exit code tells how the connection ended.
-    #[command(after_long_help = EXIT_CODES)]
     Connect(connect::ConnectArgs),
     /// Run the HTTP server example: a browser page at / with an echo test and a chat, the
     /// /Echo and /Chat WebSocket services, and files from --root, on one port.

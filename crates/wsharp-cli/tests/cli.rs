@@ -504,3 +504,18 @@ fn an_interactive_session_in_a_terminal() {
     assert!(pane.contains("# close 1000"), "{pane}");
     assert!(pane.contains("exit=0"), "{pane}");
 }
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for command in ["connect", "serve", "echo", "bench"] {
+        let out = run(&[command, "--help"], b"");
+        let help = text(&out.stdout);
+        assert!(out.status.success(), "{command}: {}", text(&out.stderr));
+        assert!(help.contains("Example"), "{command}: {help}");
+    }
+    let out = run(&["connect", "--help"], b"");
+    assert!(text(&out.stdout).contains("Exit codes:"));
+    // A bad flag is a usage error with clap's message, not a panic.
+    let out = run(&["connect", "--no-such-flag", "ws://x/"], b"");
+    assert_eq!(out.status.code(), Some(2));
+}

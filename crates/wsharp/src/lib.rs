@@ -79,3 +79,8 @@ pub use wsharp_proto::{bytes, http};
 
 /// The sans-IO protocol core.
 pub use wsharp_proto as proto;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;

@@ -246,28 +246,35 @@ async fn run_session<B: Behavior>(
         .take()
         .expect("run once");
     let (events, mut handler_rx) = mpsc::channel::<HandlerEvent>(receive_queue.max(1));
-    let span = tracing::debug_span!("session", id = %inner.id, peer = ?inner.remote_addr, path = %inner.uri.path());
+    // Everything logged for this session, the behaviour's own logs included, carries this span.
+    let span = tracing::info_span!("session", id = %inner.id, peer = ?inner.remote_addr, path = %inner.uri.path());
     let handler_session = session.clone();
-    let handler = tokio::spawn(async move {
-        let s = &handler_session;
-        let mut healthy = guarded(behavior.on_open(s)).await;
-        while let Some(event) = handler_rx.recv().await {
-            if !healthy {
-                continue;
+    let handler = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let s = &handler_session;
+            let mut healthy = guarded(behavior.on_open(s)).await;
+            while let Some(event) = handler_rx.recv().await {
+                if !healthy {
+                    continue;
+                }
+                healthy = match event {
+                    HandlerEvent::Message(m) => guarded(behavior.on_message(s, m)).await,
+                    HandlerEvent::Error(e) => guarded(behavior.on_error(s, &e)).await,
+                };
+                if !healthy {
+                    tracing::warn!(id = %s.id(), "a callback panicked: closing the session with 1011");
+                    s.force_close(
+                        CloseFrame::new(CloseCode::INTERNAL_ERROR, "internal error").ok(),
+                    );
+                }
             }
-            healthy = match event {
-                HandlerEvent::Message(m) => guarded(behavior.on_message(s, m)).await,
-                HandlerEvent::Error(e) => guarded(behavior.on_error(s, &e)).await,
-            };
-            if !healthy {
-                tracing::warn!(id = %s.id(), "a callback panicked: closing the session with 1011");
-                s.force_close(CloseFrame::new(CloseCode::INTERNAL_ERROR, "internal error").ok());
-            }
-        }
-        (behavior, healthy)
-    });
+            (behavior, healthy)
+        },
+        span.clone(),
+    ));
 
     let io = async {
+        tracing::debug!(protocol = ?inner.protocol, "session open");
         let mut permit = None;
         let mut ping = keepalive
             .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
@@ -334,7 +341,7 @@ async fn run_session<B: Behavior>(
             }
         }
     };
-    tracing::Instrument::instrument(io, span).await;
+    tracing::Instrument::instrument(io, span.clone()).await;
 
     let (code, reason) = ws
         .close_status()
@@ -344,6 +351,7 @@ async fn run_session<B: Behavior>(
         reason,
         was_clean: code != CloseCode::ABNORMAL,
     };
+    span.in_scope(|| tracing::debug!(code = code.0, reason = %info.reason, "session closed"));
     inner.closed.store(true, Ordering::Release);
     inner.sessions.remove(&inner.id);
     drop(events);
