@@ -42,9 +42,13 @@ pub(crate) struct BenchArgs {
     /// Send text messages instead of binary.
     #[arg(long)]
     text: bool,
-    /// Offer permessage-deflate (without context takeover).
+    /// Offer permessage-deflate without context takeover in either direction.
     #[arg(long)]
     compression: bool,
+    /// Measure opening handshakes instead: each connection slot opens a connection, completes
+    /// the close handshake, and starts over; reports handshakes per second.
+    #[arg(long)]
+    handshakes: bool,
     /// Also report the server's CPU time (from /proc/PID/stat) per message.
     #[arg(long, value_name = "PID")]
     server_pid: Option<u32>,
@@ -75,10 +79,14 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), Failure> {
 }
 
 async fn run(args: BenchArgs) -> Result<(), Failure> {
-    let builder = ClientBuilder::new(args.url.as_str()).compression(
-        args.compression
-            .then(|| Deflate::default().client_no_context_takeover(true)),
-    );
+    let builder = ClientBuilder::new(args.url.as_str()).compression(args.compression.then(|| {
+        Deflate::default()
+            .client_no_context_takeover(true)
+            .server_no_context_takeover(true)
+    }));
+    if args.handshakes {
+        return handshakes(&args, builder).await;
+    }
     let mut sockets = Vec::with_capacity(args.connections);
     let mut errors = 0;
     let mut first_error = None;
@@ -145,7 +153,7 @@ async fn run(args: BenchArgs) -> Result<(), Failure> {
             }
         })
     };
-    let mut latencies = Histogram::<u64>::new(3).expect("3 significant digits is valid");
+    let mut latencies = latency_histogram();
     for task in tasks {
         match task.await {
             Ok(Ok(h)) => latencies.add(&h).expect("histograms of one shape"),
@@ -176,6 +184,76 @@ async fn run(args: BenchArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The handshake mode: `connections` slots each open, close and reopen connections.
+async fn handshakes(args: &BenchArgs, builder: ClientBuilder) -> Result<(), Failure> {
+    let duration = Duration::try_from_secs_f64(args.duration.unwrap_or(3.0))
+        .map_err(|_| Failure::new(code::USAGE, "--duration"))?;
+    let cpu_before = args.server_pid.map(cpu_seconds).transpose()?;
+    let start = Instant::now();
+    let deadline = start + duration;
+    let budget = args.count.map(AtomicU64::new).map(Arc::new);
+    let done = Arc::new(AtomicU64::new(0));
+    let slots: Vec<_> = (0..args.connections)
+        .map(|_| {
+            let builder = builder.clone();
+            let done = Arc::clone(&done);
+            let budget = budget.clone();
+            tokio::spawn(async move {
+                let mut latencies = latency_histogram();
+                let take = || {
+                    budget.as_ref().is_none_or(|b| {
+                        b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                            .is_ok()
+                    })
+                };
+                while Instant::now() < deadline && take() {
+                    let began = Instant::now();
+                    let mut ws = builder.clone().connect().await?;
+                    ws.close(CloseCode::NORMAL, "").await?;
+                    while ws.recv().await.is_some() {}
+                    latencies.saturating_record(began.elapsed().as_micros() as u64);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<_, wsharp::Error>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = latency_histogram();
+    let mut errors = 0;
+    let mut first_error = None;
+    for slot in slots {
+        match slot.await {
+            Ok(Ok(h)) => latencies.add(&h).expect("histograms of one shape"),
+            Ok(Err(e)) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    let elapsed = start.elapsed();
+    let cpu = match (args.server_pid, cpu_before) {
+        (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
+        _ => None,
+    };
+    let tally = Tally {
+        messages: done,
+        latencies,
+        errors,
+    };
+    report(args, &tally, elapsed, cpu);
+    match (tally.messages.load(Ordering::Relaxed), first_error) {
+        (0, Some(e)) => Err(Failure::connecting(&args.url, &e)),
+        (0, None) => Err(Failure::new(code::FAILURE, "no handshake completed")),
+        _ => Ok(()),
+    }
+}
+
+/// Latencies from 1 µs to an hour, to 3 significant digits.
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
+}
+
 fn progress_bar(count: Option<u64>, duration: Option<Duration>) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -203,7 +281,7 @@ async fn drive(
     done: Arc<AtomicU64>,
     budget: Option<Arc<AtomicU64>>,
 ) -> Outcome {
-    let mut latencies = Histogram::<u64>::new(3).expect("3 significant digits is valid");
+    let mut latencies = latency_histogram();
     let take = || {
         budget.as_ref().is_none_or(|b| {
             b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
@@ -304,6 +382,7 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Option<f64>) 
         .map(|c| c / messages as f64 * 1e6);
     if args.json {
         let figures = serde_json::json!({
+            "mode": if args.handshakes { "handshakes" } else { "echo" },
             "url": args.url,
             "connections": args.connections,
             "size": args.size,
@@ -322,6 +401,26 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Option<f64>) 
             "server_cpu_us_per_msg": cpu_per_msg,
         });
         println!("{figures}");
+        return;
+    }
+    if args.handshakes {
+        println!(
+            "{}: handshakes from {} connection slots, {secs:.2} s",
+            args.url, args.connections
+        );
+        println!("  handshakes     {messages:>12}");
+        println!("  handshakes/s   {rate:>12.0}");
+        println!(
+            "  latency µs     p50 {} | p90 {} | p99 {} | max {}",
+            pct(0.50),
+            pct(0.90),
+            pct(0.99),
+            if h.is_empty() { 0 } else { h.max() }
+        );
+        println!("  errors         {:>12}", tally.errors);
+        if let (Some(cpu), Some(per)) = (cpu, cpu_per_msg) {
+            println!("  server CPU     {cpu:>10.2} s ({per:.2} µs/handshake)");
+        }
         return;
     }
     println!(

@@ -253,6 +253,38 @@ impl Connection {
         &mut self.rbuf
     }
 
+    /// Frees the buffers that hold nothing: the receive buffer between frames, the reassembly
+    /// and inflate buffers between messages, and the output queue once written. Call it when
+    /// the transport has nothing to read (a read would block), so that an idle connection holds
+    /// no buffer; the next read allocates again.
+    pub fn release_idle_buffers(&mut self) {
+        if self.rbuf.is_empty() {
+            self.rbuf = BytesMut::new();
+        }
+        if self.fragments.is_empty() {
+            self.fragments = BytesMut::new();
+        }
+        if self.inflated.is_empty() {
+            self.inflated = Vec::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.out.len == 0 {
+            self.out = Outgoing::default();
+        }
+    }
+
+    /// Bytes of buffer memory the connection holds (capacity, used or not), compression state
+    /// aside.
+    pub fn buffer_capacity(&self) -> usize {
+        self.rbuf.capacity()
+            + self.fragments.capacity()
+            + self.inflated.capacity()
+            + self.out.tail.capacity()
+            + self.out.queue.iter().map(Bytes::len).sum::<usize>()
+    }
+
     /// Takes note of bytes appended to [`recv_buffer`](Self::recv_buffer). Frames are parsed
     /// as [`poll_event`](Self::poll_event) asks for them, one message at a time, so that replies
     /// to a message leave before the outcome of any later frame (a protocol error in the next

@@ -722,3 +722,35 @@ mod rfc7692_permessage_deflate {
         assert_failing(&mut c, 1007);
     }
 }
+
+#[test]
+fn idle_connections_hold_no_buffer() {
+    let mut conn = server();
+    let frame = client_frame(0x82, &[7u8; 100]);
+    // Half a frame, then the transport would block: the partial frame is kept.
+    conn.recv_buffer().extend_from_slice(&frame[..40]);
+    conn.handle_received();
+    assert!(events(&mut conn).is_empty());
+    conn.release_idle_buffers();
+    assert!(conn.buffer_capacity() >= 40);
+    conn.recv_buffer().extend_from_slice(&frame[40..]);
+    conn.handle_received();
+    let got = events(&mut conn);
+    assert!(
+        matches!(&got[..], [Event::Message(Message::Binary(b))] if b[..] == [7u8; 100]),
+        "{got:?}"
+    );
+    // Everything consumed and answered: nothing is held after the release.
+    conn.send(Message::text("reply")).unwrap();
+    assert!(conn.buffer_capacity() > 0);
+    let _ = output(&mut conn);
+    conn.release_idle_buffers();
+    assert_eq!(conn.buffer_capacity(), 0);
+    // And it works again afterwards.
+    conn.recv_buffer()
+        .extend_from_slice(&client_frame(0x81, b"again"));
+    conn.handle_received();
+    assert!(
+        matches!(&events(&mut conn)[..], [Event::Message(Message::Text(t))] if t.as_str() == "again")
+    );
+}

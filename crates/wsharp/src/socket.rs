@@ -322,11 +322,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 continue;
             }
             let buf = self.conn.recv_buffer();
-            match ready!(tokio_util::io::poll_read_buf(
-                Pin::new(&mut self.io),
-                cx,
-                buf
-            )) {
+            let read = match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf) {
+                Poll::Ready(read) => read,
+                Poll::Pending => {
+                    // Idle until the socket is readable: hold no buffer meanwhile.
+                    self.conn.release_idle_buffers();
+                    return Poll::Pending;
+                }
+            };
+            match read {
                 Ok(0) => {
                     if state == State::Closed {
                         self.finished = true;
