@@ -1,13 +1,18 @@
-//! `suite [--quick]`: runs `wsharp echo`, `peer_tungstenite` and `peer_fastwebsockets` one after
-//! another on loopback, drives each with `wsharp bench` over a set of payload sizes and depths, and
-//! prints Markdown tables of messages per second with the ratios of wsharp to each peer, and
-//! latencies. The whole sequence is repeated `--rounds` times and each cell shows the run with
-//! the median rate, which damps bursts of other load on the machine. Each server runs on a one-worker runtime pinned to core 0 and the load generator to
-//! core 1 when `taskset` exists.
+//! `suite [--quick]`: the benchmark matrix. Servers run one after another on loopback, pinned to
+//! core 0 (`taskset`, when it exists), each driven by `wsharp bench` pinned to core 1:
 //!
-//! First builds `wsharp-cli` and this crate's binaries in release mode (skip with `--no-build`);
-//! `WSHARP_BIN` names another `wsharp` binary. Exits non-zero when a server did not start or a
-//! run gave no figure or lost connections (never because of the figures themselves).
+//! - echo: wsharp, tokio-tungstenite, fastwebsockets and the floor peer (`peer_floor`, the
+//!   kernel's ceiling) over connections x payload x pipelining depth, with the server's CPU
+//!   time per message;
+//! - permessage-deflate echo without context takeover: wsharp, Python `websockets`, Node `ws`;
+//! - handshakes per second: wsharp, tokio-tungstenite, fastwebsockets;
+//! - idle memory: server RSS growth per open connection.
+//!
+//! Each sequence is repeated `--rounds` times, each round starting with another server, and every
+//! cell shows the run with the median rate. Prints Markdown tables with wsharp's ratio to each
+//! peer. First builds what it needs (`--no-build` skips it; `WSHARP_BIN` names another `wsharp`
+//! binary, `WSHARP_PYTHON` the Python with `websockets`). Exits non-zero when a server did not
+//! start, a run gave no figure, or connections failed; never because of the figures themselves.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -17,140 +22,317 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-/// Runs the echo benchmark against wsharp and its peers.
+/// Runs the benchmark matrix against wsharp and its peers.
 #[derive(Debug, Parser)]
 struct Args {
-    /// One short run of one configuration (a CI smoke test).
+    /// One short run of one configuration per section (a CI smoke test).
     #[arg(long)]
     quick: bool,
     /// Seconds per run (default 3, or 1 with --quick).
     #[arg(long)]
     seconds: Option<f64>,
-    /// Rounds of the whole sequence (default 3, or 1 with --quick).
+    /// Rounds of each sequence (default 3, or 1 with --quick).
     #[arg(long)]
     rounds: Option<usize>,
-    /// Do not run `cargo build` first.
+    /// Connections held open for the memory figure (default 10000, or 1000 with --quick).
+    #[arg(long)]
+    idle_connections: Option<usize>,
+    /// Only these sections (echo, deflate, handshakes, memory); all by default.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Do not build first.
     #[arg(long)]
     no_build: bool,
 }
 
-/// Connections per run.
-const CONNECTIONS: usize = 16;
-/// The servers, by name, as (binary, arguments before the listen address).
-const SERVERS: [(&str, &str, &[&str]); 3] = [
-    ("wsharp", "wsharp", &["--quiet", "echo", "--listen"]),
-    ("tungstenite", "peer_tungstenite", &["--listen"]),
-    ("fastwebsockets", "peer_fastwebsockets", &["--listen"]),
-];
+/// A server under test: a name and how to start it on an address (appended last).
+struct Server {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+}
 
-/// What one load generator run reported.
+/// One measured load.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    connections: usize,
+    size: usize,
+    depth: usize,
+    compression: bool,
+    handshakes: bool,
+}
+
+impl Load {
+    fn echo(connections: usize, size: usize, depth: usize) -> Self {
+        Self {
+            connections,
+            size,
+            depth,
+            compression: false,
+            handshakes: false,
+        }
+    }
+
+    fn label(&self) -> String {
+        if self.handshakes {
+            return format!("{} slots", self.connections);
+        }
+        let size = match self.size {
+            s if s >= 1024 => format!("{} KiB", s / 1024),
+            s => format!("{s} B"),
+        };
+        format!("{} conns, {size}, depth {}", self.connections, self.depth)
+    }
+}
+
+/// What one `wsharp bench` run reported.
 #[derive(Debug, Clone, Copy)]
 struct Figures {
-    msgs_per_sec: f64,
+    rate: f64,
     p50_us: f64,
     p99_us: f64,
     errors: f64,
+    cpu_us: Option<f64>,
+}
+
+struct Paths {
+    bins: PathBuf,
+    root: PathBuf,
+    wsharp: PathBuf,
+    python: PathBuf,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let seconds = args.seconds.unwrap_or(if args.quick { 1.0 } else { 3.0 });
     let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
-    let configs: &[(usize, usize)] = if args.quick {
-        &[(1024, 16)]
-    } else {
-        &[
-            (16, 16),
-            (16, 1),
-            (1024, 16),
-            (1024, 1),
-            (65536, 16),
-            (65536, 1),
-        ]
-    };
-    if !args.no_build && !build() {
-        eprintln!("suite: cargo build failed");
-        return ExitCode::FAILURE;
-    }
-    let dir = std::env::current_exe()
+    let idle = args
+        .idle_connections
+        .unwrap_or(if args.quick { 1000 } else { 10_000 });
+    let want = |s: &str| args.only.is_empty() || args.only.iter().any(|o| o == s);
+    let bins = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_default();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let paths = Paths {
+        wsharp: std::env::var_os("WSHARP_BIN").map_or_else(|| bins.join("wsharp"), PathBuf::from),
+        python: std::env::var_os("WSHARP_PYTHON")
+            .map_or_else(|| root.join("../.venv/bin/python"), PathBuf::from),
+        bins,
+        root,
+    };
+    if !args.no_build && !build(&paths.root, want("deflate")) {
+        eprintln!("suite: the build failed");
+        return ExitCode::FAILURE;
+    }
+    // Servers and the generator inherit this: 10 000 connections need more than 1024 files.
+    if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
+        let _ = rlimit::Resource::NOFILE.set(hard, hard);
+    }
     let pin = Command::new("taskset")
         .arg("-V")
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     eprintln!(
-        "suite: {CONNECTIONS} connections, {seconds} s per run, {rounds} round(s), cores {}",
+        "suite: {seconds} s per run, {rounds} round(s), cores {}",
         if pin {
             "pinned (server 0, load generator 1)"
         } else {
             "not pinned (no taskset)"
         }
     );
+    let mut problems = 0;
 
-    // runs[server][config]: one entry per round.
-    let mut runs = vec![vec![Vec::new(); configs.len()]; SERVERS.len()];
-    for round in 1..=rounds {
-        // Each round starts with another server, so that no server always runs first.
-        for s in (0..SERVERS.len()).map(|i| (i + round - 1) % SERVERS.len()) {
-            let (name, bin, server_args) = SERVERS[s];
-            let bin = match name {
-                "wsharp" => wsharp_bin(&dir),
-                _ => dir.join(bin),
-            };
-            let started = start_server(&bin, server_args, pin);
-            if started.is_none() {
-                eprintln!("suite: {name} did not start ({})", bin.display());
-            }
-            for (c, &(size, depth)) in configs.iter().enumerate() {
-                let figures = started.as_ref().and_then(|(_, addr)| {
-                    run_bench(&wsharp_bin(&dir), *addr, size, depth, seconds, pin)
-                });
-                eprintln!(
-                    "suite: round {round} {name} {} -> {figures:?}",
-                    label(size, depth)
-                );
-                runs[s][c].push(figures);
-            }
-            if let Some((mut server, _)) = started {
-                let _ = server.kill();
-                let _ = server.wait();
+    if want("echo") {
+        let loads: Vec<Load> = if args.quick {
+            vec![Load::echo(16, 1024, 16)]
+        } else {
+            vec![
+                Load::echo(16, 16, 16),
+                Load::echo(256, 16, 16),
+                Load::echo(16, 1024, 16),
+                Load::echo(256, 1024, 16),
+                Load::echo(16, 65536, 16),
+                Load::echo(16, 16, 1),
+                Load::echo(16, 1024, 1),
+                Load::echo(16, 65536, 1),
+            ]
+        };
+        let mut servers = echo_servers(&paths);
+        servers.push(server(&paths.bins, "floor", "peer_floor", &["--listen"]));
+        let runs = run_section(&servers, &loads, seconds, rounds, pin, &paths.wsharp);
+        println!("## Echo: messages per second (ratios above 1: wsharp faster)\n");
+        print_rates(&servers, &loads, &runs, "msg/s");
+        println!("\n## Echo: server CPU time per message, µs (ratios below 1: wsharp cheaper)\n");
+        print_cpu(&servers, &loads, &runs);
+        println!("\n## Echo: latency p50 / p99, µs\n");
+        print_latency(&servers, &loads, &runs);
+        problems += count_problems(&runs);
+    }
+    if want("deflate") {
+        let load = |size| Load {
+            compression: true,
+            ..Load::echo(16, size, 16)
+        };
+        let loads: Vec<Load> = if args.quick {
+            vec![load(1024)]
+        } else {
+            vec![load(16), load(1024)]
+        };
+        let servers = vec![
+            server(&paths.bins, "wsharp", "", &[]),
+            Server {
+                name: "python-websockets",
+                program: paths.python.clone(),
+                args: vec![paths.root.join("py/echo_deflate.py").display().to_string()],
+            },
+            Server {
+                name: "node-ws",
+                program: PathBuf::from("node"),
+                args: vec![paths.root.join("node/echo.js").display().to_string()],
+            },
+        ];
+        let servers = with_wsharp(servers, &paths.wsharp);
+        let runs = run_section(&servers, &loads, seconds, rounds, pin, &paths.wsharp);
+        println!("\n## permessage-deflate echo, no context takeover: messages per second\n");
+        print_rates(&servers, &loads, &runs, "msg/s");
+        println!("\n## permessage-deflate echo: server CPU time per message, µs\n");
+        print_cpu(&servers, &loads, &runs);
+        problems += count_problems(&runs);
+    }
+    if want("handshakes") {
+        let loads = vec![Load {
+            handshakes: true,
+            ..Load::echo(16, 0, 1)
+        }];
+        let servers = echo_servers(&paths);
+        let runs = run_section(&servers, &loads, seconds, rounds, pin, &paths.wsharp);
+        println!("\n## Handshakes: connections opened, upgraded and closed per second\n");
+        print_rates(&servers, &loads, &runs, "handshakes/s");
+        println!("\n## Handshakes: server CPU time per handshake, µs\n");
+        print_cpu(&servers, &loads, &runs);
+        problems += count_problems(&runs);
+    }
+    if want("memory") {
+        println!("\n## Idle memory: server RSS growth per open connection ({idle} connections)\n");
+        println!("| server | RSS before (KiB) | RSS after (KiB) | per connection (bytes) |");
+        println!("|---|---:|---:|---:|");
+        for s in echo_servers(&paths) {
+            match measure_memory(&s, idle, pin) {
+                Some((before, after)) => {
+                    let per = after.saturating_sub(before) * 1024 / idle as u64;
+                    println!("| {} | {before} | {after} | {per} |", s.name);
+                }
+                None => {
+                    eprintln!("suite: memory of {} not measured", s.name);
+                    println!("| {} | missing | missing | missing |", s.name);
+                    problems += 1;
+                }
             }
         }
     }
-
-    let results: Vec<Vec<Option<Figures>>> = runs
-        .iter()
-        .map(|row| row.iter().map(|cell| median(cell)).collect())
-        .collect();
-    print_tables(configs, &results);
-    let missing = runs
-        .iter()
-        .flatten()
-        .flatten()
-        .filter(|r| r.is_none())
-        .count();
-    let failed = runs
-        .iter()
-        .flatten()
-        .flatten()
-        .flatten()
-        .filter(|f| f.errors > 0.0)
-        .count();
-    if missing + failed > 0 {
-        eprintln!("suite: {missing} figure(s) missing, {failed} run(s) with failed connections");
+    if problems > 0 {
+        eprintln!("suite: {problems} figure(s) missing or run(s) with failed connections");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
 
-/// Builds the servers and the load generator in release mode, one package at a time as
-/// `cargo run` would (building both at once unifies features and rebuilds shared crates).
-fn build() -> bool {
+/// wsharp, tokio-tungstenite and fastwebsockets, as echo servers.
+fn echo_servers(paths: &Paths) -> Vec<Server> {
+    with_wsharp(
+        vec![
+            server(&paths.bins, "wsharp", "", &[]),
+            server(
+                &paths.bins,
+                "tungstenite",
+                "peer_tungstenite",
+                &["--listen"],
+            ),
+            server(
+                &paths.bins,
+                "fastwebsockets",
+                "peer_fastwebsockets",
+                &["--listen"],
+            ),
+        ],
+        &paths.wsharp,
+    )
+}
+
+fn server(bins: &Path, name: &'static str, bin: &str, args: &[&str]) -> Server {
+    Server {
+        name,
+        program: bins.join(bin),
+        args: args.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Fills in the `wsharp echo` entry.
+fn with_wsharp(mut servers: Vec<Server>, wsharp: &Path) -> Vec<Server> {
+    for s in servers.iter_mut().filter(|s| s.name == "wsharp") {
+        s.program = wsharp.to_path_buf();
+        s.args = ["--quiet", "echo", "--listen"].map(String::from).to_vec();
+    }
+    servers
+}
+
+/// `runs[server][load]`: one entry per round.
+type Runs = Vec<Vec<Vec<Option<Figures>>>>;
+
+fn run_section(
+    servers: &[Server],
+    loads: &[Load],
+    seconds: f64,
+    rounds: usize,
+    pin: bool,
+    wsharp: &Path,
+) -> Runs {
+    let mut runs = vec![vec![Vec::new(); loads.len()]; servers.len()];
+    for round in 1..=rounds {
+        // Each round starts with another server, so that no server always runs first.
+        for s in (0..servers.len()).map(|i| (i + round - 1) % servers.len()) {
+            let server = &servers[s];
+            let started = start_server(server, pin);
+            if started.is_none() {
+                eprintln!(
+                    "suite: {} did not start ({})",
+                    server.name,
+                    server.program.display()
+                );
+            }
+            for (l, load) in loads.iter().enumerate() {
+                let figures = started.as_ref().and_then(|(child, addr)| {
+                    run_bench(wsharp, *addr, child.id(), load, seconds, pin)
+                });
+                eprintln!(
+                    "suite: round {round} {} {} -> {figures:?}",
+                    server.name,
+                    load.label()
+                );
+                runs[s][l].push(figures);
+            }
+            if let Some((mut child, _)) = started {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    runs
+}
+
+fn count_problems(runs: &Runs) -> usize {
+    let cells = runs.iter().flatten().flatten();
+    cells.filter(|r| r.is_none_or(|f| f.errors > 0.0)).count()
+}
+
+/// Builds the binaries in release mode, one package at a time as `cargo run` would, and
+/// installs the Node peer's `ws` when the deflate section needs it.
+fn build(root: &Path, node: bool) -> bool {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    [&["-p", "wsharp-cli"][..], &["-p", "wsharp-bench", "--bins"]]
+    let rust = [&["-p", "wsharp-cli"][..], &["-p", "wsharp-bench", "--bins"]]
         .iter()
         .all(|args| {
             Command::new(&cargo)
@@ -158,7 +340,19 @@ fn build() -> bool {
                 .args(*args)
                 .status()
                 .is_ok_and(|s| s.success())
-        })
+        });
+    let node_dir = root.join("node");
+    let node_ok = !node
+        || node_dir.join("node_modules/ws").exists()
+        || Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&node_dir)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !node_ok {
+        eprintln!("suite: `npm ci` for the Node peer failed (is Node.js installed?)");
+    }
+    rust && node_ok
 }
 
 /// `program args...`, under `taskset -c core` when pinning.
@@ -173,14 +367,15 @@ fn command(program: &Path, core: u32, pin: bool) -> Command {
 }
 
 /// Starts a server on a free loopback port and waits until it accepts connections.
-fn start_server(bin: &Path, args: &[&str], pin: bool) -> Option<(Child, SocketAddr)> {
+fn start_server(server: &Server, pin: bool) -> Option<(Child, SocketAddr)> {
     let addr = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?;
-    let mut child = command(bin, 0, pin)
-        .args(args)
+    let mut child = command(&server.program, 0, pin)
+        .args(&server.args)
         .arg(addr.to_string())
-        // wsharp's runtime sizes itself from this; the peers set one worker themselves.
+        // wsharp's runtime sizes itself from this; the Rust peers set one worker themselves.
         .env("TOKIO_WORKER_THREADS", "1")
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .ok()?;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -198,29 +393,30 @@ fn start_server(bin: &Path, args: &[&str], pin: bool) -> Option<(Child, SocketAd
     None
 }
 
-/// The `wsharp` binary: `WSHARP_BIN`, or the one built beside this one.
-fn wsharp_bin(dir: &Path) -> PathBuf {
-    std::env::var_os("WSHARP_BIN").map_or_else(|| dir.join("wsharp"), PathBuf::from)
-}
-
-/// Runs `wsharp bench` once; `None` if it failed, timed out or nothing was echoed.
+/// Runs `wsharp bench --json` once; `None` if it failed, timed out or nothing was echoed.
 fn run_bench(
-    bin: &Path,
+    wsharp: &Path,
     addr: SocketAddr,
-    size: usize,
-    depth: usize,
+    server_pid: u32,
+    load: &Load,
     seconds: f64,
     pin: bool,
 ) -> Option<Figures> {
-    let mut child = command(bin, 1, pin)
-        .args(["--quiet", "bench", "--json"])
+    let mut cmd = command(wsharp, 1, pin);
+    cmd.args(["--quiet", "bench", "--json"])
         .arg(format!("ws://{addr}/"))
-        .args(["--connections", &CONNECTIONS.to_string()])
-        .args(["--size", &size.to_string(), "--depth", &depth.to_string()])
+        .args(["--connections", &load.connections.to_string()])
+        .args(["--size", &load.size.to_string()])
+        .args(["--depth", &load.depth.to_string()])
         .args(["--duration", &seconds.to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .ok()?;
+        .args(["--server-pid", &server_pid.to_string()]);
+    if load.compression {
+        cmd.arg("--compression");
+    }
+    if load.handshakes {
+        cmd.arg("--handshakes");
+    }
+    let mut child = cmd.stdout(Stdio::piped()).spawn().ok()?;
     let deadline = Instant::now() + Duration::from_secs_f64(seconds + 30.0);
     let status = loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -238,82 +434,143 @@ fn run_bench(
     if !status.success() {
         return None;
     }
-    let line = out.lines().last()?;
-    let figures = Figures {
-        msgs_per_sec: field(line, "msgs_per_sec")?,
-        p50_us: field(line, "p50_us")?,
-        p99_us: field(line, "p99_us")?,
-        errors: field(line, "errors")?,
-    };
-    (field(line, "messages")? > 0.0).then_some(figures)
+    let json: serde_json::Value = serde_json::from_str(out.lines().last()?).ok()?;
+    let num = |k: &str| json[k].as_f64();
+    (num("messages")? > 0.0).then_some(Figures {
+        rate: num("msgs_per_sec")?,
+        p50_us: num("p50_us")?,
+        p99_us: num("p99_us")?,
+        errors: num("errors")?,
+        cpu_us: num("server_cpu_us_per_msg"),
+    })
 }
 
 /// The run with the median rate among those that gave figures.
 fn median(runs: &[Option<Figures>]) -> Option<Figures> {
     let mut done: Vec<Figures> = runs.iter().flatten().copied().collect();
-    done.sort_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec));
+    done.sort_by(|a, b| a.rate.total_cmp(&b.rate));
     done.get(done.len() / 2).copied()
 }
 
-/// The number after `"key":` in a flat JSON object.
-fn field(json: &str, key: &str) -> Option<f64> {
-    let start = json.find(&format!("\"{key}\":"))? + key.len() + 3;
-    let rest = &json[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim().parse().ok()
+fn header(servers: &[Server], unit: &str) {
+    let peers: Vec<String> = servers[1..]
+        .iter()
+        .map(|s| format!("wsharp/{}", s.name))
+        .collect();
+    let values: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{} {unit}", s.name))
+        .collect();
+    println!(
+        "| config | {} | {} |",
+        peers.join(" | "),
+        values.join(" | ")
+    );
+    println!(
+        "|---|{}|",
+        vec!["---:"; peers.len() + values.len()].join("|")
+    );
 }
 
-fn label(size: usize, depth: usize) -> String {
-    let size = match size {
-        s if s >= 1024 => format!("{} KiB", s / 1024),
-        s => format!("{s} B"),
-    };
-    format!("{size}, depth {depth}")
-}
-
-fn print_tables(configs: &[(usize, usize)], results: &[Vec<Option<Figures>>]) {
-    let cell = |f: Option<Figures>, show: &dyn Fn(Figures) -> String| {
-        f.map_or_else(|| "missing".into(), show)
-    };
-    println!(
-        "| config | wsharp/tungstenite | wsharp/fastwebsockets | wsharp msg/s | tungstenite msg/s | fastwebsockets msg/s |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (c, &(size, depth)) in configs.iter().enumerate() {
-        let rate = |s: usize| results[s][c].map(|f| f.msgs_per_sec);
-        let ratio = |peer: usize| match (rate(0), rate(peer)) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-            _ => "missing".into(),
-        };
-        let rates: Vec<_> = (0..SERVERS.len())
-            .map(|s| cell(results[s][c], &|f| format!("{:.0}", f.msgs_per_sec)))
-            .collect();
-        println!(
-            "| {} | {} | {} | {} |",
-            label(size, depth),
-            ratio(1),
-            ratio(2),
-            rates.join(" | ")
-        );
-    }
-    println!();
-    println!(
-        "| config | wsharp p50 / p99 µs | tungstenite p50 / p99 µs | fastwebsockets p50 / p99 µs |"
-    );
-    println!("|---|---:|---:|---:|");
-    for (c, &(size, depth)) in configs.iter().enumerate() {
-        let lat: Vec<_> = (0..SERVERS.len())
-            .map(|s| {
-                cell(results[s][c], &|f| {
-                    let errors = if f.errors > 0.0 {
-                        format!(" ({} errors)", f.errors)
-                    } else {
-                        String::new()
-                    };
-                    format!("{} / {}{errors}", f.p50_us, f.p99_us)
-                })
+/// A table of `value` per server and load with wsharp's (the first server's) ratio to each.
+fn print_table(
+    servers: &[Server],
+    loads: &[Load],
+    runs: &Runs,
+    unit: &str,
+    value: &dyn Fn(&Figures) -> Option<f64>,
+    digits: usize,
+) {
+    header(servers, unit);
+    for (l, load) in loads.iter().enumerate() {
+        let cell = |s: usize| median(&runs[s][l]).and_then(|f| value(&f));
+        let ratios: Vec<String> = (1..servers.len())
+            .map(|s| match (cell(0), cell(s)) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                _ => "missing".into(),
             })
             .collect();
-        println!("| {} | {} |", label(size, depth), lat.join(" | "));
+        let values: Vec<String> = (0..servers.len())
+            .map(|s| cell(s).map_or_else(|| "missing".into(), |v| format!("{v:.digits$}")))
+            .collect();
+        println!(
+            "| {} | {} | {} |",
+            load.label(),
+            ratios.join(" | "),
+            values.join(" | ")
+        );
     }
+}
+
+fn print_rates(servers: &[Server], loads: &[Load], runs: &Runs, unit: &str) {
+    print_table(servers, loads, runs, unit, &|f| Some(f.rate), 0);
+}
+
+fn print_cpu(servers: &[Server], loads: &[Load], runs: &Runs) {
+    print_table(servers, loads, runs, "µs", &|f| f.cpu_us, 2);
+}
+
+fn print_latency(servers: &[Server], loads: &[Load], runs: &Runs) {
+    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
+    println!("| config | {} |", names.join(" | "));
+    println!("|---|{}|", vec!["---:"; names.len()].join("|"));
+    for (l, load) in loads.iter().enumerate() {
+        let cells: Vec<String> = (0..servers.len())
+            .map(|s| {
+                median(&runs[s][l]).map_or_else(
+                    || "missing".into(),
+                    |f| format!("{} / {}", f.p50_us, f.p99_us),
+                )
+            })
+            .collect();
+        println!("| {} | {} |", load.label(), cells.join(" | "));
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Starts `server`, warms it up, opens `n` connections that each exchange one message, and
+/// returns its RSS before and after, in KiB.
+fn measure_memory(server: &Server, n: usize, pin: bool) -> Option<(u64, u64)> {
+    let (mut child, addr) = start_server(server, pin)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let result = runtime.block_on(async {
+        let url = format!("ws://{addr}/");
+        let open = |count: usize| {
+            let url = url.clone();
+            async move {
+                let mut sockets = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let mut ws = wsharp::connect(&url).await.ok()?;
+                    ws.send("a message of some forty bytes, echoed back")
+                        .await
+                        .ok()?;
+                    ws.recv().await?.ok()?;
+                    sockets.push(ws);
+                }
+                Some(sockets)
+            }
+        };
+        // Warm up the server's runtime and allocator before the baseline.
+        drop(open(20).await?);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = rss_kib(child.id())?;
+        let sockets = open(n).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = rss_kib(child.id())?;
+        drop(sockets);
+        Some((before, after))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    result
 }

@@ -14,6 +14,8 @@ pub(crate) async fn echo(listen: SocketAddr, server: ServerBuilder) -> Result<()
         .await
         .map_err(|e| Failure::new(code::FAILURE, format!("cannot listen on {listen}: {e}")))?;
     tracing::info!("echo server listening on ws://{}", listener.local_addr()?);
+    // Shared: each connection's task holds a pointer, not a copy of the settings.
+    let server = std::sync::Arc::new(server);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -22,12 +24,13 @@ pub(crate) async fn echo(listen: SocketAddr, server: ServerBuilder) -> Result<()
                 continue;
             }
         };
-        let server = server.clone();
+        let server = std::sync::Arc::clone(&server);
         let span = tracing::info_span!("conn", %peer);
         tokio::spawn(
             async move {
                 let _ = tcp.set_nodelay(true);
-                let mut ws = match server.accept(tcp).await {
+                // Boxed: the handshake's state is freed once it is done, not kept in the task.
+                let mut ws = match Box::pin(server.accept(tcp)).await {
                     Ok(ws) => ws,
                     Err(e) => {
                         tracing::info!("handshake failed: {e}");
