@@ -122,8 +122,12 @@ fn main() -> ExitCode {
         bins,
         root,
     };
-    if !args.no_build && !build(&paths.root, want("deflate")) {
+    if !args.no_build && !build() {
         eprintln!("suite: the build failed");
+        return ExitCode::FAILURE;
+    }
+    if want("deflate") && !install_node_peer(&paths.root) {
+        eprintln!("suite: `npm ci` for the Node peer failed (is Node.js installed?)");
         return ExitCode::FAILURE;
     }
     // Servers and the generator inherit this: 10 000 connections need more than 1024 files.
@@ -328,11 +332,10 @@ fn count_problems(runs: &Runs) -> usize {
     cells.filter(|r| r.is_none_or(|f| f.errors > 0.0)).count()
 }
 
-/// Builds the binaries in release mode, one package at a time as `cargo run` would, and
-/// installs the Node peer's `ws` when the deflate section needs it.
-fn build(root: &Path, node: bool) -> bool {
+/// Builds the binaries in release mode, one package at a time as `cargo run` would.
+fn build() -> bool {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let rust = [&["-p", "wsharp-cli"][..], &["-p", "wsharp-bench", "--bins"]]
+    [&["-p", "wsharp-cli"][..], &["-p", "wsharp-bench", "--bins"]]
         .iter()
         .all(|args| {
             Command::new(&cargo)
@@ -340,19 +343,18 @@ fn build(root: &Path, node: bool) -> bool {
                 .args(*args)
                 .status()
                 .is_ok_and(|s| s.success())
-        });
-    let node_dir = root.join("node");
-    let node_ok = !node
-        || node_dir.join("node_modules/ws").exists()
+        })
+}
+
+/// Installs the Node peer's `ws` (pinned by its package-lock.json) unless it is there.
+fn install_node_peer(root: &Path) -> bool {
+    let dir = root.join("node");
+    dir.join("node_modules/ws").exists()
         || Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&node_dir)
+            .current_dir(&dir)
             .status()
-            .is_ok_and(|s| s.success());
-    if !node_ok {
-        eprintln!("suite: `npm ci` for the Node peer failed (is Node.js installed?)");
-    }
-    rust && node_ok
+            .is_ok_and(|s| s.success())
 }
 
 /// `program args...`, under `taskset -c core` when pinning.

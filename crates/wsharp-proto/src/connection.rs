@@ -19,6 +19,8 @@ use crate::utf8::Utf8Validator;
 const COALESCE_MAX: usize = 2048;
 /// The least free space offered to a read.
 const MIN_READ: usize = 8 << 10;
+/// The most room a read gets between frames: reads that fill their room double it up to this.
+const MAX_READ: usize = 64 << 10;
 /// A receive buffer grown past this (by a large frame) is released once empty.
 const KEEP_READ_CAPACITY: usize = 64 << 10;
 
@@ -91,6 +93,10 @@ pub struct Connection {
     compressed: bool,
     /// The inflated message being received.
     inflated: Vec<u8>,
+    /// Room offered to the next read; grows while reads fill it, shrinks when they do not.
+    read_size: usize,
+    /// The receive buffer's length and spare room when it was last lent for a read.
+    read_mark: (usize, usize),
 }
 
 /// permessage-deflate state of a connection.
@@ -137,6 +143,8 @@ impl Connection {
             deflate: None,
             compressed: false,
             inflated: Vec::new(),
+            read_size: MIN_READ,
+            read_mark: (0, 0),
         }
     }
 
@@ -244,12 +252,13 @@ impl Connection {
         let want = match &self.frame {
             Some(InFrame { header, .. }) => (header.payload_len as usize)
                 .saturating_sub(self.rbuf.len())
-                .max(MIN_READ),
-            _ => MIN_READ,
+                .max(self.read_size),
+            _ => self.read_size,
         };
         if self.rbuf.capacity() - self.rbuf.len() < want {
             self.rbuf.reserve(want);
         }
+        self.read_mark = (self.rbuf.len(), self.rbuf.capacity() - self.rbuf.len());
         &mut self.rbuf
     }
 
@@ -289,7 +298,19 @@ impl Connection {
     /// as [`poll_event`](Self::poll_event) asks for them, one message at a time, so that replies
     /// to a message leave before the outcome of any later frame (a protocol error in the next
     /// frame closes the connection only after the application saw this message).
-    pub fn handle_received(&mut self) {}
+    pub fn handle_received(&mut self) {
+        // Adapt the next read's room: one read should take what a burst brings.
+        let (before, room) = self.read_mark;
+        let got = self.rbuf.len().saturating_sub(before);
+        if room == 0 {
+            // Bytes handed over by `handle_data`, not read into a lent buffer.
+        } else if got >= room {
+            self.read_size = (self.read_size * 2).min(MAX_READ);
+        } else if got < self.read_size / 4 {
+            self.read_size = (self.read_size / 2).max(MIN_READ);
+        }
+        self.read_mark = (self.rbuf.len(), 0);
+    }
 
     /// Processes received bytes (copies them into the receive buffer first).
     pub fn handle_data(&mut self, data: &[u8]) {
