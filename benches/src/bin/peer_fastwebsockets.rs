@@ -11,7 +11,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 
 /// Echo server on fastwebsockets.
 #[derive(Debug, Parser)]
@@ -22,24 +22,14 @@ struct Args {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let listener = TcpListener::bind(args.listen).await?;
-        loop {
-            let (tcp, _) = listener.accept().await?;
-            let _ = tcp.set_nodelay(true);
-            tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service_fn(upgrade_request))
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    })
+    wsharp_bench::serve_one_worker(Args::parse().listen, connection)
+}
+
+async fn connection(tcp: TcpStream) {
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(tcp), service_fn(upgrade_request))
+        .with_upgrades()
+        .await;
 }
 
 async fn upgrade_request(

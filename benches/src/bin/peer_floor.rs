@@ -9,7 +9,7 @@
 use bytes::BytesMut;
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use wsharp_proto::Limits;
 use wsharp_proto::handshake::{
     HeadReader, accept_response, check_request, encode_response, parse_request,
@@ -24,21 +24,11 @@ struct Args {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let listener = TcpListener::bind(args.listen).await?;
-        loop {
-            let (tcp, _) = listener.accept().await?;
-            let _ = tcp.set_nodelay(true);
-            tokio::spawn(async move {
-                let _ = serve(tcp).await;
-            });
-        }
-    })
+    wsharp_bench::serve_one_worker(Args::parse().listen, connection)
+}
+
+async fn connection(tcp: TcpStream) {
+    let _ = serve(tcp).await;
 }
 
 /// A frame header as the counter sees it.

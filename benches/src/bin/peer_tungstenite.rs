@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use futures_util::{StreamExt, TryStreamExt, future};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Echo server on tokio-tungstenite.
 #[derive(Debug, Parser)]
@@ -15,22 +15,10 @@ struct Args {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let listener = TcpListener::bind(args.listen).await?;
-        loop {
-            let (tcp, _) = listener.accept().await?;
-            tokio::spawn(echo(tcp));
-        }
-    })
+    wsharp_bench::serve_one_worker(Args::parse().listen, echo)
 }
 
 async fn echo(tcp: TcpStream) {
-    let _ = tcp.set_nodelay(true);
     let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
         return;
     };

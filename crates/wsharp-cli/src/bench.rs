@@ -368,7 +368,11 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Option<f64>) 
     let messages = tally.messages.load(Ordering::Relaxed);
     let secs = elapsed.as_secs_f64();
     let rate = messages as f64 / secs;
-    let mb = (messages * args.size as u64) as f64 / secs / 1e6;
+    let mb = if args.handshakes {
+        0.0
+    } else {
+        (messages * args.size as u64) as f64 / secs / 1e6
+    };
     let h = &tally.latencies;
     let pct = |p: f64| {
         if h.is_empty() {
@@ -377,6 +381,7 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Option<f64>) 
             h.value_at_quantile(p)
         }
     };
+    let max = if h.is_empty() { 0 } else { h.max() };
     let cpu_per_msg = cpu
         .filter(|_| messages > 0)
         .map(|c| c / messages as f64 * 1e6);
@@ -395,7 +400,7 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Option<f64>) 
             "p50_us": pct(0.50),
             "p90_us": pct(0.90),
             "p99_us": pct(0.99),
-            "max_us": if h.is_empty() { 0 } else { h.max() },
+            "max_us": max,
             "errors": tally.errors,
             "server_cpu_seconds": cpu,
             "server_cpu_us_per_msg": cpu_per_msg,
@@ -403,51 +408,41 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Option<f64>) 
         println!("{figures}");
         return;
     }
-    if args.handshakes {
+    let unit = if args.handshakes {
         println!(
             "{}: handshakes from {} connection slots, {secs:.2} s",
             args.url, args.connections
         );
         println!("  handshakes     {messages:>12}");
         println!("  handshakes/s   {rate:>12.0}");
+        "handshake"
+    } else {
         println!(
-            "  latency µs     p50 {} | p90 {} | p99 {} | max {}",
-            pct(0.50),
-            pct(0.90),
-            pct(0.99),
-            if h.is_empty() { 0 } else { h.max() }
+            "{}: {} connections, {} B {}, depth {}{}, {secs:.2} s",
+            args.url,
+            args.connections,
+            args.size,
+            if args.text { "text" } else { "binary" },
+            args.depth,
+            if args.compression {
+                ", permessage-deflate"
+            } else {
+                ""
+            },
         );
-        println!("  errors         {:>12}", tally.errors);
-        if let (Some(cpu), Some(per)) = (cpu, cpu_per_msg) {
-            println!("  server CPU     {cpu:>10.2} s ({per:.2} µs/handshake)");
-        }
-        return;
-    }
+        println!("  messages       {messages:>12}");
+        println!("  messages/s     {rate:>12.0}");
+        println!("  MB/s           {mb:>12.2}");
+        "message"
+    };
     println!(
-        "{}: {} connections, {} B {}, depth {}{}, {secs:.2} s",
-        args.url,
-        args.connections,
-        args.size,
-        if args.text { "text" } else { "binary" },
-        args.depth,
-        if args.compression {
-            ", permessage-deflate"
-        } else {
-            ""
-        },
-    );
-    println!("  messages       {messages:>12}");
-    println!("  messages/s     {rate:>12.0}");
-    println!("  MB/s           {mb:>12.2}");
-    println!(
-        "  latency µs     p50 {} | p90 {} | p99 {} | max {}",
+        "  latency µs     p50 {} | p90 {} | p99 {} | max {max}",
         pct(0.50),
         pct(0.90),
         pct(0.99),
-        if h.is_empty() { 0 } else { h.max() }
     );
     println!("  errors         {:>12}", tally.errors);
     if let (Some(cpu), Some(per)) = (cpu, cpu_per_msg) {
-        println!("  server CPU     {cpu:>10.2} s ({per:.2} µs/message)");
+        println!("  server CPU     {cpu:>10.2} s ({per:.2} µs/{unit})");
     }
 }

@@ -194,6 +194,21 @@ fn upgrading_server(then: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr
     })
 }
 
+/// `wsharp connect` to `addr` with its input held open, so that it never closes first.
+fn connect_with_open_input(addr: SocketAddr) -> Output {
+    let mut child = Command::new(WSHARP)
+        .args(["connect", &format!("ws://{addr}/")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let out = finish(child);
+    drop(stdin);
+    out
+}
+
 #[test]
 fn every_ending_has_its_exit_code_and_one_line() {
     // Unreachable: a port nothing listens on.
@@ -269,18 +284,8 @@ fn every_ending_has_its_exit_code_and_one_line() {
         let _ = tcp.read_to_end(&mut got);
         tx.send(got).unwrap();
     });
-    let mut child = Command::new(WSHARP)
-        .args(["connect", &format!("ws://{addr}/")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Input stays open: the only close frame is the one the violation causes.
-    let stdin = child.stdin.take();
+    let out = connect_with_open_input(addr);
     let got = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-    let out = finish(child);
-    drop(stdin);
     let (code, line) = failure(&out);
     assert_eq!(code, 5, "{line}");
     assert!(line.contains("1002"), "{line}");
@@ -292,16 +297,7 @@ fn every_ending_has_its_exit_code_and_one_line() {
         thread::sleep(Duration::from_millis(200));
         drop(tcp);
     });
-    let mut child = Command::new(WSHARP)
-        .args(["connect", &format!("ws://{addr}/")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take();
-    let out = finish(child);
-    drop(stdin);
+    let out = connect_with_open_input(addr);
     let (code, line) = failure(&out);
     assert_eq!(code, 4, "{line}");
     assert!(line.contains("connection lost"), "{line}");

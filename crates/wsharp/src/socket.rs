@@ -7,9 +7,27 @@ use std::task::{Context, Poll, ready};
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
-use wsharp_proto::{CloseCode, CloseFrame, Config, Connection, Event, Message, Role, State};
+use wsharp_proto::{
+    CloseCode, CloseFrame, Config, Connection, Event, Message, ProtocolError, Role, State,
+};
 
 use crate::error::{Error, Result};
+
+/// The next message the core has for the application, with closes and failures logged.
+/// A failure is to be reported once the close frame it queued is written.
+pub(crate) fn next_event(conn: &mut Connection) -> Option<Result<Message, ProtocolError>> {
+    Some(match conn.poll_event()? {
+        Event::Message(m) => Ok(m),
+        Event::Close(frame) => {
+            tracing::debug!(code = ?frame.as_ref().map(|f| f.code.0), "close received");
+            Ok(Message::Close(frame))
+        }
+        Event::Failed(e) => {
+            tracing::debug!(error = %e, code = e.close_code().0, "connection failed");
+            Err(e)
+        }
+    })
+}
 
 /// The most slices handed to one vectored write.
 const MAX_IOV: usize = 64;
@@ -35,7 +53,7 @@ pub struct WebSocket<S> {
     protocol: Option<String>,
     deadline: Option<Pin<Box<Sleep>>>,
     /// A failure held back until the close frame that reports it is written.
-    failure: Option<wsharp_proto::ProtocolError>,
+    failure: Option<ProtocolError>,
     shutdown_done: bool,
     finished: bool,
 }
@@ -246,24 +264,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 let e = self.failure.take().expect("checked above");
                 return Poll::Ready(Some(Err(e.into())));
             }
-            if let Some(event) = self.conn.poll_event() {
-                return Poll::Ready(Some(match event {
-                    Event::Message(m @ Message::Ping(_)) => {
+            match next_event(&mut self.conn) {
+                Some(Ok(m)) => {
+                    if matches!(m, Message::Ping(_)) {
                         // Send the pong now: the caller may not poll again for a while.
                         let _ = self.poll_write_pending(cx);
-                        Ok(m)
                     }
-                    Event::Message(m) => Ok(m),
-                    Event::Close(frame) => {
-                        tracing::debug!(code = ?frame.as_ref().map(|f| f.code.0), "close received");
-                        Ok(Message::Close(frame))
-                    }
-                    Event::Failed(e) => {
-                        tracing::debug!(error = %e, code = e.close_code().0, "connection failed");
-                        self.failure = Some(e);
-                        continue;
-                    }
-                }));
+                    return Poll::Ready(Some(Ok(m)));
+                }
+                Some(Err(e)) => {
+                    self.failure = Some(e);
+                    continue;
+                }
+                None => {}
             }
             if self.finished {
                 return Poll::Ready(None);

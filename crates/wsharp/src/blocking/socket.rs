@@ -3,10 +3,11 @@
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
-use wsharp_proto::{CloseCode, CloseFrame, Config, Connection, Event, Message, State};
+use wsharp_proto::{CloseCode, CloseFrame, Config, Connection, Message, State};
 
 use super::{Stream, is_timeout};
 use crate::error::{Error, Result};
+use crate::socket::next_event;
 
 /// The most slices handed to one vectored write.
 const MAX_IOV: usize = 64;
@@ -204,24 +205,19 @@ impl<S: Stream> WebSocket<S> {
                 }
                 return Some(Err(e.into()));
             }
-            if let Some(event) = self.conn.poll_event() {
-                return Some(match event {
-                    Event::Message(m @ Message::Ping(_)) => {
+            match next_event(&mut self.conn) {
+                Some(Ok(m)) => {
+                    if matches!(m, Message::Ping(_)) {
                         // Send the pong now: the caller may not call again for a while.
                         let _ = self.flush();
-                        Ok(m)
                     }
-                    Event::Message(m) => Ok(m),
-                    Event::Close(frame) => {
-                        tracing::debug!(code = ?frame.as_ref().map(|f| f.code.0), "close received");
-                        Ok(Message::Close(frame))
-                    }
-                    Event::Failed(e) => {
-                        tracing::debug!(error = %e, code = e.close_code().0, "connection failed");
-                        self.failure = Some(e);
-                        continue;
-                    }
-                });
+                    return Some(Ok(m));
+                }
+                Some(Err(e)) => {
+                    self.failure = Some(e);
+                    continue;
+                }
+                None => {}
             }
             if self.finished {
                 return None;
