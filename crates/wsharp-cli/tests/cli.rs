@@ -131,29 +131,76 @@ fn python_echo_server() -> (Reap, u16) {
     (Reap(child), port)
 }
 
+/// `wsharp connect` to `url` with `input` on standard input, which stays open until `lines` lines
+/// came back (`None`: until the process exits). The server then has everything before our close:
+/// Python websockets answers a close at once, so an echo still on its way would be dropped.
+fn converse(
+    url: &str,
+    input: &[u8],
+    lines: Option<usize>,
+) -> (std::process::ExitStatus, String, String) {
+    let mut child = Command::new(WSHARP)
+        .args(["connect", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    if let Some(n) = lines {
+        while seen.len() < n {
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        drop(stdin);
+        let out = finish(child);
+        reader.join().unwrap();
+        seen.extend(rx.try_iter());
+        return (out.status, seen.join("\n"), text(&out.stderr));
+    }
+    let out = finish(child);
+    drop(stdin);
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    (out.status, seen.join("\n"), text(&out.stderr))
+}
+
 #[test]
 fn connect_against_the_python_server_and_its_close_codes() {
     let (_server, port) = python_echo_server();
     let url = format!("ws://127.0.0.1:{port}/");
-    let out = run(
-        &["connect", "-H", "X-Test: 1", "-p", "chat", &url],
-        b"a\nb\n",
-    );
-    assert_eq!(text(&out.stdout), "a\nb\n", "{}", text(&out.stderr));
-    assert!(out.status.success());
+    let out = run(&["connect", "-H", "X-Test: 1", "-p", "chat", &url], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (status, stdout, stderr) = converse(&url, b"a\nb\n", Some(2));
+    assert_eq!(stdout, "a\nb", "{stderr}");
+    assert!(status.success(), "{stderr}");
 
     // The server closes with 4001: exit code 3, and the line says so.
-    let out = run(&["connect", &url], b"one\nclose 4001 custom reason\n");
-    assert_eq!(text(&out.stdout), "one\n");
-    let (code, line) = failure(&out);
-    assert_eq!(code, 3, "{line}");
+    let (status, stdout, stderr) = converse(&url, b"one\nclose 4001 custom reason\n", None);
+    assert_eq!(stdout, "one");
+    assert_eq!(status.code(), Some(3), "{stderr}");
     assert!(
-        line.contains("4001") && line.contains("custom reason"),
-        "{line}"
+        stderr.starts_with("wsharp: ") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("4001") && stderr.contains("custom reason"),
+        "{stderr}"
     );
     // 1001 is a normal end.
-    let out = run(&["connect", &url], b"close 1001 bye\n");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (status, _, stderr) = converse(&url, b"close 1001 bye\n", None);
+    assert!(status.success(), "{stderr}");
 }
 
 /// A server that reads the upgrade request and runs `answer` on the socket.
