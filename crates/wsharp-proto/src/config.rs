@@ -84,6 +84,10 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Outgoing bytes buffered before `send` waits for the socket to drain. Default 1 MiB.
     pub write_high_water: usize,
+    /// Room offered to each read from the transport (more while a large frame arrives).
+    /// Default 64 KiB: one read takes what a burst of pipelined frames brings. Buffers are held
+    /// only while bytes are in them and are reused through a per-thread pool.
+    pub read_buffer_size: usize,
 }
 
 impl Default for Config {
@@ -95,6 +99,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             write_high_water: 1 << 20,
+            read_buffer_size: 64 << 10,
         }
     }
 }
@@ -133,6 +138,12 @@ impl Config {
     /// Sets [`Config::write_high_water`].
     pub fn write_high_water(mut self, bytes: usize) -> Self {
         self.write_high_water = bytes;
+        self
+    }
+
+    /// Sets [`Config::read_buffer_size`]; `0` is treated as `1`.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes.max(1);
         self
     }
 }

@@ -17,12 +17,13 @@ use crate::utf8::Utf8Validator;
 /// Payloads up to this size are copied next to their header so that many small frames leave in
 /// one buffer; larger ones travel as their own `Bytes` in a vectored write.
 const COALESCE_MAX: usize = 2048;
-/// The least free space offered to a read.
-const MIN_READ: usize = 8 << 10;
-/// The most room a read gets between frames: reads that fill their room double it up to this.
-const MAX_READ: usize = 64 << 10;
-/// A receive buffer grown past this (by a large frame) is released once empty.
-const KEEP_READ_CAPACITY: usize = 64 << 10;
+/// Received payloads up to this size are copied out of the receive buffer, so that it stays
+/// whole for the next read and a message the application keeps does not hold it; larger ones
+/// are handed over without a copy.
+const COPY_MAX: usize = 4096;
+/// A partial frame of at most this many bytes, held while the transport would block, is moved
+/// to a buffer of its own size so that the read buffer goes back to the pool.
+const COMPACT_MAX: usize = 4096;
 
 /// Where the connection is in its life (RFC 6455 §4, §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +61,10 @@ struct InFrame {
 /// A WebSocket connection's protocol state. Performs no I/O and reads no clock.
 ///
 /// Call order for the I/O layer:
-/// 1. Incoming bytes: read into [`recv_buffer`](Self::recv_buffer) then call
-///    [`handle_received`](Self::handle_received) (or pass a slice to
-///    [`handle_data`](Self::handle_data)); at end of stream call [`handle_eof`](Self::handle_eof).
+/// 1. Incoming bytes: read into [`recv_buffer`](Self::recv_buffer)'s spare capacity (or pass a
+///    slice to [`handle_data`](Self::handle_data)); at end of stream call
+///    [`handle_eof`](Self::handle_eof). When a read would block, call
+///    [`release_idle_buffers`](Self::release_idle_buffers).
 /// 2. Application commands: [`send`](Self::send), [`close`](Self::close).
 /// 3. After either: write what [`transmit_slices`](Self::transmit_slices) lends and report it with
 ///    [`advance_transmit`](Self::advance_transmit); then drain [`poll_event`](Self::poll_event).
@@ -93,10 +95,6 @@ pub struct Connection {
     compressed: bool,
     /// The inflated message being received.
     inflated: Vec<u8>,
-    /// Room offered to the next read; grows while reads fill it, shrinks when they do not.
-    read_size: usize,
-    /// The receive buffer's length and spare room when it was last lent for a read.
-    read_mark: (usize, usize),
 }
 
 /// permessage-deflate state of a connection.
@@ -143,8 +141,6 @@ impl Connection {
             deflate: None,
             compressed: false,
             inflated: Vec::new(),
-            read_size: MIN_READ,
-            read_mark: (0, 0),
         }
     }
 
@@ -246,29 +242,45 @@ impl Connection {
         self.failure.as_ref()
     }
 
-    /// The receive buffer, with room for a read appended at its end. Read into its spare
-    /// capacity, then call [`handle_received`](Self::handle_received).
+    /// The receive buffer, with room for a read appended at its end
+    /// ([`Config::read_buffer_size`], or more while a large frame arrives). Read into its spare
+    /// capacity; [`poll_event`](Self::poll_event) then parses frames as it is asked for them,
+    /// one message at a time, so that replies to a message leave before the outcome of any later
+    /// frame (a protocol error in the next frame closes the connection only after the
+    /// application saw this message).
     pub fn recv_buffer(&mut self) -> &mut BytesMut {
+        let read_size = self.config.read_buffer_size.max(1);
         let want = match &self.frame {
+            // Room for the rest of a large frame grows with what has arrived, so a header that
+            // claims a huge payload does not reserve it before the bytes come.
             Some(InFrame { header, .. }) => (header.payload_len as usize)
                 .saturating_sub(self.rbuf.len())
-                .max(self.read_size),
-            _ => self.read_size,
+                .min(self.rbuf.len().max(read_size))
+                .max(read_size),
+            _ => read_size,
         };
-        if self.rbuf.capacity() - self.rbuf.len() < want {
+        if self.rbuf.capacity() == 0 {
+            self.rbuf = crate::pool::take(want);
+        } else if self.rbuf.capacity() - self.rbuf.len() < want {
             self.rbuf.reserve(want);
         }
-        self.read_mark = (self.rbuf.len(), self.rbuf.capacity() - self.rbuf.len());
         &mut self.rbuf
     }
 
-    /// Frees the buffers that hold nothing: the receive buffer between frames, the reassembly
-    /// and inflate buffers between messages, and the output queue once written. Call it when
-    /// the transport has nothing to read (a read would block), so that an idle connection holds
-    /// no buffer; the next read allocates again.
+    /// Gives back the buffers that hold nothing: the receive buffer between frames (to this
+    /// thread's buffer pool), the reassembly and inflate buffers between messages, and the
+    /// output buffers once written. A partial frame of a few bytes moves to a buffer of its own
+    /// size. Call it when the transport has nothing to read (a read would block), so that an
+    /// idle connection holds no buffer; the next read takes one again.
     pub fn release_idle_buffers(&mut self) {
+        let read_size = self.config.read_buffer_size.max(1);
         if self.rbuf.is_empty() {
-            self.rbuf = BytesMut::new();
+            crate::pool::give(std::mem::take(&mut self.rbuf), read_size);
+        } else if self.rbuf.len() <= COMPACT_MAX && self.rbuf.capacity() >= 4 * self.rbuf.len() {
+            let partial = BytesMut::from(&self.rbuf[..]);
+            let mut buf = std::mem::replace(&mut self.rbuf, partial);
+            buf.clear();
+            crate::pool::give(buf, read_size);
         }
         if self.fragments.is_empty() {
             self.fragments = BytesMut::new();
@@ -280,7 +292,8 @@ impl Connection {
             self.events = VecDeque::new();
         }
         if self.out.len == 0 {
-            self.out = Outgoing::default();
+            let out = std::mem::take(&mut self.out);
+            crate::pool::give(out.tail, read_size);
         }
     }
 
@@ -294,31 +307,12 @@ impl Connection {
             + self.out.queue.iter().map(Bytes::len).sum::<usize>()
     }
 
-    /// Takes note of bytes appended to [`recv_buffer`](Self::recv_buffer). Frames are parsed
-    /// as [`poll_event`](Self::poll_event) asks for them, one message at a time, so that replies
-    /// to a message leave before the outcome of any later frame (a protocol error in the next
-    /// frame closes the connection only after the application saw this message).
-    pub fn handle_received(&mut self) {
-        // Adapt the next read's room: one read should take what a burst brings.
-        let (before, room) = self.read_mark;
-        let got = self.rbuf.len().saturating_sub(before);
-        if room == 0 {
-            // Bytes handed over by `handle_data`, not read into a lent buffer.
-        } else if got >= room {
-            self.read_size = (self.read_size * 2).min(MAX_READ);
-        } else if got < self.read_size / 4 {
-            self.read_size = (self.read_size / 2).max(MIN_READ);
-        }
-        self.read_mark = (self.rbuf.len(), 0);
-    }
-
     /// Processes received bytes (copies them into the receive buffer first).
     pub fn handle_data(&mut self, data: &[u8]) {
         if self.closed {
             return;
         }
         self.rbuf.extend_from_slice(data);
-        self.handle_received();
     }
 
     /// The transport reached end of stream.
@@ -468,7 +462,10 @@ impl Connection {
                     self.config.limits.max_frame_size,
                 ) {
                     Ok(None) => {
-                        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_READ_CAPACITY {
+                        if self.rbuf.is_empty()
+                            && self.rbuf.capacity() > 4 * self.config.read_buffer_size
+                        {
+                            // Grown by a large frame: not kept once empty.
                             self.rbuf = BytesMut::new();
                         }
                         return;
@@ -515,7 +512,13 @@ impl Connection {
                 self.frame = Some(InFrame { header, processed });
                 return;
             }
-            let payload = self.rbuf.split_to(len).freeze();
+            let payload = if len <= COPY_MAX {
+                let payload = Bytes::copy_from_slice(&self.rbuf[..len]);
+                self.rbuf.advance(len);
+                payload
+            } else {
+                self.rbuf.split_to(len).freeze()
+            };
             self.end_frame(&header, payload);
         }
     }
@@ -845,7 +848,18 @@ struct Outgoing {
 }
 
 impl Outgoing {
+    /// Makes sure the tail has memory, from the pool when it has some: growing a fresh small
+    /// buffer frame by frame would reallocate it several times per burst.
+    fn ready_tail(&mut self) {
+        if self.tail.capacity() == 0
+            && let Some(buf) = crate::pool::take_pooled()
+        {
+            self.tail = buf;
+        }
+    }
+
     fn push_frame(&mut self, header: &FrameHeader, payload: Bytes) {
+        self.ready_tail();
         self.len += payload.len();
         let before = self.tail.len();
         encode_header(header, &mut self.tail);
@@ -876,6 +890,7 @@ impl Outgoing {
 
     /// Queues an already encoded frame, shared rather than copied when large.
     fn push_encoded(&mut self, frame: Bytes) {
+        self.ready_tail();
         self.len += frame.len();
         if frame.len() <= COALESCE_MAX {
             self.tail.extend_from_slice(&frame);

@@ -3,7 +3,7 @@
 //! none) can drive it, and every rule is testable byte for byte.
 //!
 //! ```text
-//!   socket bytes ──► Connection::recv_buffer / handle_received ──► poll_event ──► application
+//!   socket bytes ──► Connection::recv_buffer ──► poll_event ──► application
 //!   application  ──► Connection::send / close ──► transmit_slices / advance_transmit ──► socket
 //! ```
 //!
@@ -41,6 +41,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod pool;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};

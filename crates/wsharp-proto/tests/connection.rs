@@ -727,14 +727,15 @@ mod rfc7692_permessage_deflate {
 fn idle_connections_hold_no_buffer() {
     let mut conn = server();
     let frame = client_frame(0x82, &[7u8; 100]);
-    // Half a frame, then the transport would block: the partial frame is kept.
+    // Half a frame, then the transport would block: the partial frame is kept (its 34 payload
+    // bytes, the header is parsed), in a buffer of its own size, not the 64 KiB read buffer.
     conn.recv_buffer().extend_from_slice(&frame[..40]);
-    conn.handle_received();
+    assert!(conn.buffer_capacity() >= 64 << 10);
     assert!(events(&mut conn).is_empty());
     conn.release_idle_buffers();
-    assert!(conn.buffer_capacity() >= 40);
+    let held = conn.buffer_capacity();
+    assert!((34..64).contains(&held), "{held}");
     conn.recv_buffer().extend_from_slice(&frame[40..]);
-    conn.handle_received();
     let got = events(&mut conn);
     assert!(
         matches!(&got[..], [Event::Message(Message::Binary(b))] if b[..] == [7u8; 100]),
@@ -749,8 +750,87 @@ fn idle_connections_hold_no_buffer() {
     // And it works again afterwards.
     conn.recv_buffer()
         .extend_from_slice(&client_frame(0x81, b"again"));
-    conn.handle_received();
     assert!(
         matches!(&events(&mut conn)[..], [Event::Message(Message::Text(t))] if t.as_str() == "again")
     );
+}
+
+#[test]
+fn a_huge_frame_header_reserves_only_what_arrives() {
+    let mut conn = Connection::new(
+        Role::Server,
+        Config::default().limits(
+            Limits::default()
+                .max_frame_size(64 << 20)
+                .max_message_size(64 << 20),
+        ),
+    );
+    // A header that claims 32 MiB, then 1 KiB of it.
+    let mut head = vec![0x82, 0xFF];
+    head.extend_from_slice(&(32u64 << 20).to_be_bytes());
+    head.extend_from_slice(&[1, 2, 3, 4]);
+    conn.recv_buffer().extend_from_slice(&head);
+    assert!(events(&mut conn).is_empty());
+    conn.recv_buffer().extend_from_slice(&[0; 1024]);
+    assert!(events(&mut conn).is_empty());
+    // Room for the next read: the read size, not the 32 MiB the header announced.
+    let offered = conn.recv_buffer().capacity();
+    assert!(offered <= 4 * (64 << 10), "{offered}");
+    // As bytes arrive the room grows with them (at most doubling), so the frame still completes.
+    let mut received = 1024;
+    while received < 32 << 20 {
+        let buf = conn.recv_buffer();
+        let room = buf.capacity() - buf.len();
+        assert!(
+            room <= (buf.len() + (64 << 10)) * 2,
+            "{room} for {}",
+            buf.len()
+        );
+        let n = room.min((32 << 20) - received);
+        buf.resize(buf.len() + n, 0);
+        received += n;
+    }
+    assert!(
+        matches!(&events(&mut conn)[..], [Event::Message(Message::Binary(b))] if b.len() == 32 << 20)
+    );
+}
+
+#[test]
+fn read_buffers_are_reused_and_small_messages_do_not_hold_them() {
+    let mut conn = server();
+    let first = conn.recv_buffer().as_ptr();
+    conn.recv_buffer()
+        .extend_from_slice(&client_frame(0x82, &[9u8; 16]));
+    // The application keeps the message...
+    let kept = events(&mut conn);
+    assert!(matches!(&kept[..], [Event::Message(Message::Binary(b))] if b[..] == [9u8; 16]));
+    // ...yet the read buffer goes back whole and the next connection's read reuses it.
+    conn.release_idle_buffers();
+    assert_eq!(conn.buffer_capacity(), 0);
+    let mut other = server();
+    assert_eq!(other.recv_buffer().as_ptr(), first);
+    drop(kept);
+
+    // A large message is handed over without a copy, sharing the read buffer's memory.
+    let payload = vec![5u8; 10_000];
+    other
+        .recv_buffer()
+        .extend_from_slice(&client_frame(0x82, &payload));
+    match &events(&mut other)[..] {
+        [Event::Message(Message::Binary(b))] => {
+            assert_eq!(b[..], payload[..]);
+            let offset = (b.as_ptr() as usize).wrapping_sub(first as usize);
+            assert!(offset < 64 << 10, "not in the read buffer");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn read_buffer_size_is_the_room_offered_to_a_read() {
+    let mut conn = Connection::new(Role::Server, Config::default().read_buffer_size(1000));
+    let buf = conn.recv_buffer();
+    assert!(buf.capacity() - buf.len() >= 1000);
+    assert_eq!(Config::default().read_buffer_size, 64 << 10);
+    assert_eq!(Config::default().read_buffer_size(0).read_buffer_size, 1);
 }

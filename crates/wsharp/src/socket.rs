@@ -351,7 +351,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     }
                     self.conn.handle_eof();
                 }
-                Ok(_) => self.conn.handle_received(),
+                Ok(_) => {}
                 Err(e) => {
                     let was_closed = state == State::Closed;
                     self.conn.handle_eof();

@@ -11,8 +11,8 @@ use crate::socket::next_event;
 
 /// The most slices handed to one vectored write.
 const MAX_IOV: usize = 64;
-/// The most bytes zeroed for one read into the core's buffer.
-const MAX_READ: usize = 64 * 1024;
+/// The most a blocking read asks for (its room is zero-filled first).
+const MAX_READ: usize = 16 * 1024;
 
 /// An open WebSocket connection over the blocking stream `S`.
 ///
@@ -269,7 +269,7 @@ impl<S: Stream> WebSocket<S> {
                     }
                     self.conn.handle_eof();
                 }
-                Ok(_) => self.conn.handle_received(),
+                Ok(_) => {}
                 Err(e) if is_timeout(&e) || e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.finish();
