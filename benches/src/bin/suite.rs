@@ -6,7 +6,9 @@
 //!   time per message;
 //! - permessage-deflate echo without context takeover: wsharp, Python `websockets`, Node `ws`;
 //! - handshakes per second: wsharp, tokio-tungstenite, fastwebsockets;
-//! - idle memory: server RSS growth per open connection.
+//! - idle memory: server RSS growth per open connection;
+//! - clients: wsharp's client (`wsharp bench --mask-each`) and a tokio-tungstenite client
+//!   (`load_tungstenite`) driving the floor peer, with each generator's CPU time per message.
 //!
 //! Each sequence is repeated `--rounds` times, each round starting with another server, and every
 //! cell shows the run with the median rate. Prints Markdown tables with wsharp's ratio to each
@@ -37,7 +39,7 @@ struct Args {
     /// Connections held open for the memory figure (default 10000, or 1000 with --quick).
     #[arg(long)]
     idle_connections: Option<usize>,
-    /// Only these sections (echo, deflate, handshakes, memory); all by default.
+    /// Only these sections (echo, deflate, handshakes, memory, clients); all by default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Do not build first.
@@ -237,6 +239,50 @@ fn main() -> ExitCode {
             }
         }
     }
+    if want("clients") {
+        let loads: Vec<Load> = if args.quick {
+            vec![Load::echo(16, 1024, 16)]
+        } else {
+            vec![
+                Load::echo(16, 16, 16),
+                Load::echo(16, 1024, 16),
+                Load::echo(256, 1024, 16),
+                Load::echo(16, 1024, 1),
+            ]
+        };
+        let floor = server(&paths.bins, "floor", "peer_floor", &["--listen"]);
+        let generators = [
+            Generator::Wsharp(paths.wsharp.clone()),
+            Generator::Tungstenite(paths.bins.join("load_tungstenite")),
+        ];
+        let runs = run_clients(&floor, &generators, &loads, seconds, rounds, pin);
+        println!(
+            "\n## Clients driving the floor peer: messages per second and client CPU per message\n"
+        );
+        println!(
+            "| config | wsharp/tungstenite msg/s | wsharp/tungstenite client µs | wsharp msg/s | \
+             tungstenite msg/s | wsharp client µs/msg | tungstenite client µs/msg |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        for (l, load) in loads.iter().enumerate() {
+            let cell = |g: usize| median(&runs[g][l]);
+            match (cell(0), cell(1)) {
+                (Some(w), Some(t)) => {
+                    let (wc, tc) = (w.cpu_us.unwrap_or(f64::NAN), t.cpu_us.unwrap_or(f64::NAN));
+                    println!(
+                        "| {} | {:.2} | {:.2} | {:.0} | {:.0} | {wc:.2} | {tc:.2} |",
+                        load.label(),
+                        w.rate / t.rate,
+                        wc / tc,
+                        w.rate,
+                        t.rate
+                    );
+                }
+                _ => println!("| {} | missing | | | | | |", load.label()),
+            }
+        }
+        problems += count_problems(&runs);
+    }
     if problems > 0 {
         eprintln!("suite: {problems} figure(s) missing or run(s) with failed connections");
         return ExitCode::FAILURE;
@@ -285,6 +331,76 @@ fn with_wsharp(mut servers: Vec<Server>, wsharp: &Path) -> Vec<Server> {
 
 /// `runs[server][load]`: one entry per round.
 type Runs = Vec<Vec<Vec<Option<Figures>>>>;
+
+/// A load generator for the client comparison.
+enum Generator {
+    /// `wsharp bench --mask-each`: wsharp's whole client send path.
+    Wsharp(PathBuf),
+    /// `load_tungstenite`: tokio-tungstenite's client doing the same.
+    Tungstenite(PathBuf),
+}
+
+/// Each round starts the floor peer once and runs every load with each generator in turn
+/// (the first generator alternating between rounds). `runs[generator][load]`, with the
+/// generator's own CPU time per message as `cpu_us`.
+fn run_clients(
+    floor: &Server,
+    generators: &[Generator],
+    loads: &[Load],
+    seconds: f64,
+    rounds: usize,
+    pin: bool,
+) -> Runs {
+    let mut runs = vec![vec![Vec::new(); loads.len()]; generators.len()];
+    for round in 1..=rounds {
+        let started = start_server(floor, pin);
+        for (l, load) in loads.iter().enumerate() {
+            for g in (0..generators.len()).map(|i| (i + round - 1) % generators.len()) {
+                let figures = started.as_ref().and_then(|(_, addr)| {
+                    let mut cmd = match &generators[g] {
+                        Generator::Wsharp(bin) => {
+                            let mut cmd = command(bin, 1, pin);
+                            cmd.args(["--quiet", "bench", "--json", "--mask-each"]);
+                            cmd
+                        }
+                        Generator::Tungstenite(bin) => command(bin, 1, pin),
+                    };
+                    cmd.arg(format!("ws://{addr}/"))
+                        .args(["--connections", &load.connections.to_string()])
+                        .args(["--size", &load.size.to_string()])
+                        .args(["--depth", &load.depth.to_string()])
+                        .args(["--duration", &seconds.to_string()]);
+                    let json = run_json(cmd, seconds)?;
+                    let num = |k: &str| json[k].as_f64();
+                    (num("messages")? > 0.0).then_some(Figures {
+                        rate: num("msgs_per_sec")?,
+                        p50_us: f64::NAN,
+                        p99_us: f64::NAN,
+                        errors: num("errors")?,
+                        cpu_us: num("client_cpu_us_per_msg"),
+                    })
+                });
+                let name = match generators[g] {
+                    Generator::Wsharp(_) => "wsharp client",
+                    Generator::Tungstenite(_) => "tungstenite client",
+                };
+                eprintln!(
+                    "suite: round {round} {name} {} -> {figures:?}",
+                    load.label()
+                );
+                runs[g][l].push(figures);
+            }
+        }
+        if started.is_none() {
+            eprintln!("suite: the floor peer did not start");
+        }
+        if let Some((mut child, _)) = started {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    runs
+}
 
 fn run_section(
     servers: &[Server],
@@ -418,6 +534,20 @@ fn run_bench(
     if load.handshakes {
         cmd.arg("--handshakes");
     }
+    let json = run_json(cmd, seconds)?;
+    let num = |k: &str| json[k].as_f64();
+    (num("messages")? > 0.0).then_some(Figures {
+        rate: num("msgs_per_sec")?,
+        p50_us: num("p50_us")?,
+        p99_us: num("p99_us")?,
+        errors: num("errors")?,
+        cpu_us: num("server_cpu_us_per_msg"),
+    })
+}
+
+/// Runs a load generator that prints one JSON object last; `None` if it failed or did not end
+/// within `seconds` + 30 s.
+fn run_json(mut cmd: Command, seconds: f64) -> Option<serde_json::Value> {
     let mut child = cmd.stdout(Stdio::piped()).spawn().ok()?;
     let deadline = Instant::now() + Duration::from_secs_f64(seconds + 30.0);
     let status = loop {
@@ -436,15 +566,7 @@ fn run_bench(
     if !status.success() {
         return None;
     }
-    let json: serde_json::Value = serde_json::from_str(out.lines().last()?).ok()?;
-    let num = |k: &str| json[k].as_f64();
-    (num("messages")? > 0.0).then_some(Figures {
-        rate: num("msgs_per_sec")?,
-        p50_us: num("p50_us")?,
-        p99_us: num("p99_us")?,
-        errors: num("errors")?,
-        cpu_us: num("server_cpu_us_per_msg"),
-    })
+    serde_json::from_str(out.lines().last()?).ok()
 }
 
 /// The run with the median rate among those that gave figures.

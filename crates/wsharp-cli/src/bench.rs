@@ -1,5 +1,7 @@
 //! `wsharp bench URL`: an echo load generator. Each connection keeps `--depth` messages in
-//! flight (one more is sent for each echo), on a current-thread runtime: one core.
+//! flight (one more is sent for each echo), on a current-thread runtime: one core. Frames are
+//! masked once and sent as they are (pre-built), unless `--mask-each` sends every message
+//! through the client's normal path with a fresh masking key.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -8,8 +10,11 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio::io::AsyncWriteExt;
 use tokio::time::{Instant, timeout, timeout_at};
-use wsharp::{ClientBuilder, CloseCode, Deflate, Message, bytes::Bytes};
+use wsharp::bytes::Bytes;
+use wsharp::proto::{Config, Connection, Role};
+use wsharp::{ClientBuilder, CloseCode, Deflate, Message};
 
 use crate::exit::{Failure, code};
 
@@ -42,9 +47,14 @@ pub(crate) struct BenchArgs {
     /// Send text messages instead of binary.
     #[arg(long)]
     text: bool,
-    /// Offer permessage-deflate without context takeover in either direction.
+    /// Offer permessage-deflate without context takeover in either direction (messages then
+    /// go through the client's send path, as with --mask-each).
     #[arg(long)]
     compression: bool,
+    /// Send every message through the client's send path (a fresh masking key each, as a real
+    /// client does) instead of writing frames masked once: measures the client, not the server.
+    #[arg(long)]
+    mask_each: bool,
     /// Measure opening handshakes instead: each connection slot opens a connection, completes
     /// the close handshake, and starts over; reports handshakes per second.
     #[arg(long)]
@@ -120,17 +130,24 @@ async fn run(args: BenchArgs) -> Result<(), Failure> {
     let done = Arc::new(AtomicU64::new(0));
     let budget = args.count.map(|n| Arc::new(AtomicU64::new(n)));
     let progress = progress_bar(args.count, duration);
+    let message = if args.text {
+        Message::text(String::from_utf8(payload.to_vec()).expect("ASCII"))
+    } else {
+        Message::binary(payload)
+    };
+    let sender = if args.mask_each || args.compression {
+        Sender::Client(message)
+    } else {
+        Sender::prebuilt(message, args.depth)
+    };
+    let own_cpu = || cpu_seconds(std::process::id()).ok();
+    let own_cpu_before = own_cpu();
     let tasks: Vec<_> = sockets
         .into_iter()
         .map(|ws| {
-            let message = if args.text {
-                Message::text(String::from_utf8(payload.to_vec()).expect("ASCII"))
-            } else {
-                Message::binary(payload.clone())
-            };
             tokio::spawn(drive(
                 ws,
-                message,
+                sender.clone(),
                 args.depth,
                 deadline,
                 Arc::clone(&done),
@@ -168,9 +185,12 @@ async fn run(args: BenchArgs) -> Result<(), Failure> {
     let elapsed = start.elapsed();
     ticker.abort();
     progress.finish_and_clear();
-    let cpu = match (args.server_pid, cpu_before) {
-        (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
-        _ => None,
+    let cpu = Cpu {
+        server: match (args.server_pid, cpu_before) {
+            (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
+            _ => None,
+        },
+        own: own_cpu_before.and_then(|before| Some(own_cpu()? - before)),
     };
     let tally = Tally {
         messages: done,
@@ -232,9 +252,12 @@ async fn handshakes(args: &BenchArgs, builder: ClientBuilder) -> Result<(), Fail
         }
     }
     let elapsed = start.elapsed();
-    let cpu = match (args.server_pid, cpu_before) {
-        (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
-        _ => None,
+    let cpu = Cpu {
+        server: match (args.server_pid, cpu_before) {
+            (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
+            _ => None,
+        },
+        own: None,
     };
     let tally = Tally {
         messages: done,
@@ -271,11 +294,55 @@ fn progress_bar(count: Option<u64>, duration: Option<Duration>) -> ProgressBar {
 
 type Outcome = Result<Histogram<u64>, (Histogram<u64>, wsharp::Error)>;
 
+/// How a connection sends its messages.
+#[derive(Clone)]
+enum Sender {
+    /// `depth` copies of one masked frame, written straight to the socket.
+    Prebuilt { frames: Bytes, frame_len: usize },
+    /// Through the client's send path.
+    Client(Message),
+}
+
+impl Sender {
+    /// `depth` copies of `message`'s frame, masked once by a client connection.
+    fn prebuilt(message: Message, depth: usize) -> Self {
+        let mut client = Connection::new(Role::Client, Config::default());
+        client.send(message).expect("a data message is sendable");
+        let mut slices = [std::io::IoSlice::new(&[]); 4];
+        let n = client.transmit_slices(&mut slices);
+        let frame: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
+        Self::Prebuilt {
+            frame_len: frame.len(),
+            frames: frame.repeat(depth).into(),
+        }
+    }
+
+    /// Queues (client path) or writes (pre-built) `n` messages; `n` is at most the depth.
+    async fn send(
+        &self,
+        ws: &mut wsharp::WebSocket<wsharp::Transport>,
+        n: usize,
+    ) -> wsharp::Result<()> {
+        match self {
+            Self::Prebuilt { frames, frame_len } => {
+                ws.get_mut().write_all(&frames[..n * frame_len]).await?;
+            }
+            Self::Client(message) => {
+                for _ in 0..n {
+                    ws.feed(message.clone()).await?;
+                }
+                ws.flush().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Keeps `depth` messages in flight on `ws` until `deadline` or the shared budget runs out,
 /// then closes it.
 async fn drive(
     mut ws: wsharp::WebSocket<wsharp::Transport>,
-    message: Message,
+    sender: Sender,
     depth: usize,
     deadline: Option<Instant>,
     done: Arc<AtomicU64>,
@@ -290,14 +357,13 @@ async fn drive(
     };
     let mut sent = std::collections::VecDeque::with_capacity(depth);
     let result: wsharp::Result<()> = async {
-        for _ in 0..depth {
-            if !take() {
-                break;
-            }
-            ws.feed(message.clone()).await?;
-            sent.push_back(Instant::now());
+        let now = Instant::now();
+        while sent.len() < depth && take() {
+            sent.push_back(now);
         }
-        ws.flush().await?;
+        sender.send(&mut ws, sent.len()).await?;
+        // Echoes taken since the last write, each owing one more message.
+        let mut owed = 0;
         while !sent.is_empty() {
             let next = match deadline {
                 Some(d) => match timeout_at(d, ws.recv()).await {
@@ -317,12 +383,13 @@ async fn drive(
             done.fetch_add(1, Ordering::Relaxed);
             latencies.saturating_record(now.duration_since(sent_at).as_micros() as u64);
             if take() {
-                ws.feed(message.clone()).await?;
+                owed += 1;
                 sent.push_back(now);
             }
-            // Replies to one read leave in one write.
-            if !ws.connection().has_buffered_input() {
-                ws.flush().await?;
+            // The messages owed for one read's echoes leave in one write.
+            if owed > 0 && !ws.connection().has_buffered_input() {
+                sender.send(&mut ws, owed).await?;
+                owed = 0;
             }
         }
         Ok(())
@@ -364,7 +431,15 @@ fn cpu_seconds(pid: u32) -> Result<f64, Failure> {
     }
 }
 
-fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Option<f64>) {
+/// CPU seconds used during the run.
+struct Cpu {
+    /// By the server (with `--server-pid`).
+    server: Option<f64>,
+    /// By this load generator (echo mode).
+    own: Option<f64>,
+}
+
+fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Cpu) {
     let messages = tally.messages.load(Ordering::Relaxed);
     let secs = elapsed.as_secs_f64();
     let rate = messages as f64 / secs;
@@ -382,9 +457,11 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Option<f64>) 
         }
     };
     let max = if h.is_empty() { 0 } else { h.max() };
-    let cpu_per_msg = cpu
-        .filter(|_| messages > 0)
-        .map(|c| c / messages as f64 * 1e6);
+    let per_msg = |cpu: Option<f64>| {
+        cpu.filter(|_| messages > 0)
+            .map(|c| c / messages as f64 * 1e6)
+    };
+    let (server_per_msg, own_per_msg) = (per_msg(cpu.server), per_msg(cpu.own));
     if args.json {
         let figures = serde_json::json!({
             "mode": if args.handshakes { "handshakes" } else { "echo" },
@@ -393,6 +470,7 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Option<f64>) 
             "size": args.size,
             "depth": args.depth,
             "compression": args.compression,
+            "mask_each": args.mask_each || args.compression,
             "seconds": secs,
             "messages": messages,
             "msgs_per_sec": rate.round(),
@@ -402,8 +480,10 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Option<f64>) 
             "p99_us": pct(0.99),
             "max_us": max,
             "errors": tally.errors,
-            "server_cpu_seconds": cpu,
-            "server_cpu_us_per_msg": cpu_per_msg,
+            "server_cpu_seconds": cpu.server,
+            "server_cpu_us_per_msg": server_per_msg,
+            "client_cpu_seconds": cpu.own,
+            "client_cpu_us_per_msg": own_per_msg,
         });
         println!("{figures}");
         return;
@@ -442,7 +522,10 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration, cpu: Option<f64>) 
         pct(0.99),
     );
     println!("  errors         {:>12}", tally.errors);
-    if let (Some(cpu), Some(per)) = (cpu, cpu_per_msg) {
+    if let (Some(cpu), Some(per)) = (cpu.server, server_per_msg) {
         println!("  server CPU     {cpu:>10.2} s ({per:.2} µs/{unit})");
+    }
+    if let (Some(cpu), Some(per)) = (cpu.own, own_per_msg) {
+        println!("  bench CPU      {cpu:>10.2} s ({per:.2} µs/{unit})");
     }
 }

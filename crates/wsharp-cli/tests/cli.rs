@@ -448,6 +448,18 @@ fn bench_against_echo_reports_json() {
         n("server_cpu_seconds") > 0.0 && n("server_cpu_us_per_msg") > 0.0,
         "{v}"
     );
+    assert!(n("client_cpu_us_per_msg") > 0.0, "{v}");
+    // Pre-built frames by default.
+    assert_eq!(v["mask_each"].as_bool(), Some(false));
+
+    // Exact counts with pre-built text frames and through the client's send path.
+    for (mode, mask_each) in [("--text", false), ("--mask-each", true)] {
+        let out = run(&["bench", "--json", mode, "--count", "3000", &url], b"");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["messages"].as_u64(), Some(3000), "{v}");
+        assert_eq!(v["mask_each"].as_bool(), Some(mask_each));
+    }
 
     // A count: exactly that many, with compression and text.
     let out = run(
