@@ -41,7 +41,8 @@ pub(crate) async fn echo(listen: SocketAddr, server: ServerBuilder) -> Result<()
                 while let Some(msg) = ws.recv().await {
                     match msg {
                         Ok(msg) if msg.is_data() => {
-                            if let Err(e) = ws.feed(msg).await {
+                            // `recv` stops reading while replies wait unread.
+                            if let Err(e) = ws.queue(msg) {
                                 tracing::debug!("send failed: {e}");
                                 break;
                             }

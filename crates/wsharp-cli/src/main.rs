@@ -15,6 +15,11 @@ mod serve;
 
 use exit::{Failure, exit_codes};
 
+/// mimalloc: size classes without per-allocation headers or alignment padding keep an idle
+/// connection at about 840 bytes (glibc's malloc: about 1 280; docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// WebSocket tool: servers and clients for testing and benchmarking.
 #[derive(Debug, Parser)]
 #[command(name = "wsharp", version, about, after_help = exit_codes!())]

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use rand::RngCore;
@@ -73,7 +74,8 @@ struct InFrame {
 /// 5. Once [`State::Closed`] and nothing is left to transmit, close the transport.
 pub struct Connection {
     role: Role,
-    config: Config,
+    /// Shared: many connections hold one copy.
+    config: Arc<Config>,
     /// RSV bits an extension claims for data frames.
     allowed_rsv: u8,
     rbuf: BytesMut,
@@ -86,15 +88,21 @@ pub struct Connection {
     events: VecDeque<Event>,
     out: Outgoing,
     sent_close: bool,
-    peer_close: Option<Option<CloseFrame>>,
     closed: bool,
-    failure: Option<ProtocolError>,
+    /// How the connection ended, once it has (boxed: an open connection holds a pointer).
+    ending: Option<Box<Ending>>,
     mask_rng: Option<Box<dyn RngCore + Send + Sync>>,
     deflate: Option<Box<DeflateState>>,
     /// Whether the message being received is compressed (RSV1 on its first frame).
     compressed: bool,
-    /// The inflated message being received.
-    inflated: Vec<u8>,
+}
+
+/// The peer's close frame and our failure, once there is one.
+#[derive(Debug, Default)]
+struct Ending {
+    /// `Some` once the peer's close frame arrived (`Some(None)`: it had no status code).
+    peer_close: Option<Option<CloseFrame>>,
+    failure: Option<ProtocolError>,
 }
 
 /// permessage-deflate state of a connection.
@@ -105,6 +113,8 @@ struct DeflateState {
     deflater: Option<Deflater>,
     inflater: Inflater,
     threshold: usize,
+    /// The inflated message being received.
+    inflated: Vec<u8>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -119,11 +129,12 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// A connection in the open state, right after the handshake.
-    pub fn new(role: Role, config: Config) -> Self {
+    /// A connection in the open state, right after the handshake. Pass an `Arc<Config>` to
+    /// share one copy of the settings among many connections.
+    pub fn new(role: Role, config: impl Into<Arc<Config>>) -> Self {
         Self {
             role,
-            config,
+            config: config.into(),
             allowed_rsv: 0,
             rbuf: BytesMut::new(),
             frame: None,
@@ -134,13 +145,11 @@ impl Connection {
             events: VecDeque::new(),
             out: Outgoing::default(),
             sent_close: false,
-            peer_close: None,
             closed: false,
-            failure: None,
+            ending: None,
             mask_rng: None,
             deflate: None,
             compressed: false,
-            inflated: Vec::new(),
         }
     }
 
@@ -163,6 +172,7 @@ impl Connection {
             deflater: (window >= 9).then(|| Deflater::new(settings.level, window, own_reset)),
             inflater: Inflater::new(peer_reset),
             threshold: settings.threshold,
+            inflated: Vec::new(),
         }));
         self.allowed_rsv = 0b100;
     }
@@ -230,16 +240,35 @@ impl Connection {
         if !self.closed {
             return None;
         }
-        Some(match &self.peer_close {
-            Some(Some(frame)) => (frame.code, frame.reason.clone()),
-            Some(None) => (CloseCode::NO_STATUS, Utf8Bytes::default()),
-            None => (CloseCode::ABNORMAL, Utf8Bytes::default()),
-        })
+        Some(
+            match self.ending.as_ref().and_then(|e| e.peer_close.as_ref()) {
+                Some(Some(frame)) => (frame.code, frame.reason.clone()),
+                Some(None) => (CloseCode::NO_STATUS, Utf8Bytes::default()),
+                None => (CloseCode::ABNORMAL, Utf8Bytes::default()),
+            },
+        )
     }
 
     /// Why we failed the connection, if we did.
     pub fn failure(&self) -> Option<&ProtocolError> {
-        self.failure.as_ref()
+        self.ending.as_ref().and_then(|e| e.failure.as_ref())
+    }
+
+    /// How the connection ended, recorded from the first close frame or failure on.
+    fn ending_mut(&mut self) -> &mut Ending {
+        self.ending.get_or_insert_with(Box::default)
+    }
+
+    /// The inflate buffer, if permessage-deflate is on.
+    fn inflated(&self) -> Option<&Vec<u8>> {
+        self.deflate.as_ref().map(|d| &d.inflated)
+    }
+
+    /// Frees the inflate buffer.
+    fn drop_inflated(&mut self) {
+        if let Some(d) = self.deflate.as_mut() {
+            d.inflated = Vec::new();
+        }
     }
 
     /// The receive buffer, with room for a read appended at its end
@@ -285,8 +314,8 @@ impl Connection {
         if self.fragments.is_empty() {
             self.fragments = BytesMut::new();
         }
-        if self.inflated.is_empty() {
-            self.inflated = Vec::new();
+        if self.inflated().is_some_and(Vec::is_empty) {
+            self.drop_inflated();
         }
         if self.events.is_empty() {
             self.events = VecDeque::new();
@@ -302,7 +331,7 @@ impl Connection {
     pub fn buffer_capacity(&self) -> usize {
         self.rbuf.capacity()
             + self.fragments.capacity()
-            + self.inflated.capacity()
+            + self.inflated().map_or(0, Vec::capacity)
             + self.out.tail.capacity()
             + self.out.queue.iter().map(Bytes::len).sum::<usize>()
     }
@@ -320,7 +349,7 @@ impl Connection {
         self.process(false);
         if !self.closed {
             self.closed = true;
-            if self.peer_close.is_none() {
+            if self.ending.as_ref().is_none_or(|e| e.peer_close.is_none()) {
                 self.events
                     .push_back(Event::Failed(ProtocolError::ResetWithoutClosingHandshake));
             }
@@ -594,8 +623,8 @@ impl Connection {
                     self.closed = true;
                     self.message = None;
                     self.fragments = BytesMut::new();
-                    self.inflated = Vec::new();
-                    self.peer_close = Some(frame.clone());
+                    self.drop_inflated();
+                    self.ending_mut().peer_close = Some(frame.clone());
                     self.events.push_back(Event::Close(frame));
                 }
             },
@@ -639,27 +668,25 @@ impl Connection {
         let Some(deflate) = self.deflate.as_mut() else {
             return;
         };
-        let start = self.inflated.len();
+        let start = deflate.inflated.len();
         if let Err(e) = deflate
             .inflater
-            .inflate(payload, fin, &mut self.inflated, limit)
+            .inflate(payload, fin, &mut deflate.inflated, limit)
         {
-            self.inflated = Vec::new();
             self.fail(e);
             return;
         }
         let text = self.message == Some(OpCode::Text);
-        if text && self.utf8.feed(&self.inflated[start..]).is_err() {
-            self.inflated = Vec::new();
+        if text && self.utf8.feed(&deflate.inflated[start..]).is_err() {
             self.fail(ProtocolError::InvalidUtf8);
             return;
         }
         if !fin {
             return;
         }
+        let data = Bytes::from(std::mem::take(&mut deflate.inflated));
         self.message = None;
         self.compressed = false;
-        let data = Bytes::from(std::mem::take(&mut self.inflated));
         self.deliver(text, data);
     }
 
@@ -689,10 +716,10 @@ impl Connection {
         self.message = None;
         self.fragments = BytesMut::new();
         self.compressed = false;
-        self.inflated = Vec::new();
+        self.drop_inflated();
         self.closed = true;
         self.events.push_back(Event::Failed(error.clone()));
-        self.failure = Some(error);
+        self.ending_mut().failure = Some(error);
     }
 
     fn send_close_frame(&mut self, frame: Option<&CloseFrame>) {

@@ -50,10 +50,10 @@ const MAX_IOV: usize = 64;
 pub struct WebSocket<S> {
     io: S,
     conn: Connection,
-    protocol: Option<String>,
+    protocol: Option<Box<str>>,
     deadline: Option<Pin<Box<Sleep>>>,
     /// A failure held back until the close frame that reports it is written.
-    failure: Option<ProtocolError>,
+    failure: Option<Box<ProtocolError>>,
     shutdown_done: bool,
     finished: bool,
 }
@@ -93,7 +93,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Self {
             io,
             conn,
-            protocol,
+            protocol: protocol.map(String::into_boxed_str),
             deadline: None,
             failure: None,
             shutdown_done: false,
@@ -150,6 +150,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
         self.feed(message).await?;
         self.flush().await
+    }
+
+    /// Queues `message` without waiting; it leaves with the next write ([`flush`](Self::flush),
+    /// or the next [`recv`](Self::recv), which writes pending output before it reads).
+    ///
+    /// Meant for answering messages from the receive loop: `recv` stops reading from a peer
+    /// that does not read its replies once [`Config::write_high_water`] bytes wait, so such a
+    /// loop stays bounded, and it keeps no send future in the task. Elsewhere use
+    /// [`feed`](Self::feed) or [`send`](Self::send), which wait for the queue to drain.
+    ///
+    /// ```no_run
+    /// # async fn echo(mut ws: wsharp::WebSocket<tokio::net::TcpStream>) -> wsharp::Result<()> {
+    /// while let Some(message) = ws.recv().await {
+    ///     ws.queue(message?)?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Send`] after a close frame was sent or for an invalid control payload.
+    pub fn queue(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.conn.send(message.into())?;
+        Ok(())
     }
 
     /// Queues `message`, first writing pending output if [`Config::write_high_water`] bytes wait.
@@ -261,7 +285,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 } else if self.conn.has_transmit() {
                     return Poll::Pending;
                 }
-                let e = self.failure.take().expect("checked above");
+                let e = *self.failure.take().expect("checked above");
                 return Poll::Ready(Some(Err(e.into())));
             }
             match next_event(&mut self.conn) {
@@ -273,7 +297,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     return Poll::Ready(Some(Ok(m)));
                 }
                 Some(Err(e)) => {
-                    self.failure = Some(e);
+                    self.failure = Some(Box::new(e));
                     continue;
                 }
                 None => {}

@@ -143,7 +143,8 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebS
 /// Settings for accepting connections; cheap to clone and share between accept tasks.
 #[derive(Clone)]
 pub struct ServerBuilder {
-    config: Config,
+    /// Shared with every connection accepted.
+    config: Arc<Config>,
     on_request: Option<Arc<dyn OnRequest>>,
     compression: Option<Deflate>,
 }
@@ -167,7 +168,7 @@ impl ServerBuilder {
     /// Default settings: no subprotocol chosen, every valid upgrade accepted.
     pub fn new() -> Self {
         Self {
-            config: Config::default(),
+            config: Arc::new(Config::default()),
             on_request: None,
             compression: None,
         }
@@ -175,7 +176,7 @@ impl ServerBuilder {
 
     /// Connection settings (limits, timeouts, fragmentation).
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.config = Arc::new(config);
         self
     }
 
@@ -189,7 +190,7 @@ impl ServerBuilder {
 
     /// Size limits (a shortcut into [`config`](Self::config)).
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.config.limits = limits;
+        Arc::make_mut(&mut self.config).limits = limits;
         self
     }
 
@@ -293,7 +294,7 @@ impl ServerBuilder {
         };
         let mut response =
             accept_response(&upgrade, protocol.as_deref()).map_err(|e| internal(&e))?;
-        let mut conn = Connection::new(Role::Server, self.config.clone());
+        let mut conn = Connection::new(Role::Server, Arc::clone(&self.config));
         if let Some(deflate) = &self.compression
             && let Some((negotiated, header)) = deflate.negotiate(&upgrade.extensions)
         {

@@ -42,6 +42,9 @@ type RunFn = dyn Fn(WebSocket<BoxIo>, Arc<SessionInner>) -> Pin<Box<dyn Future<O
 pub struct Service {
     path: String,
     options: ServiceOptions,
+    /// The options' connection settings, shared by every session (pongs always surfaced to
+    /// the runner, which tracks activity with them).
+    conn_config: Arc<wsharp_proto::Config>,
     sessions: Sessions,
     run: Box<RunFn>,
 }
@@ -91,6 +94,7 @@ impl Service {
         });
         Self {
             path: normalize_path(path),
+            conn_config: Arc::new(options.config.clone().emit_control_frames(true)),
             options,
             sessions,
             run,
@@ -164,9 +168,7 @@ impl Service {
                 response.headers_mut().append(SET_COOKIE, v);
             }
         }
-        // Pongs are always surfaced to the runner, which tracks activity with them.
-        let config = self.options.config.clone().emit_control_frames(true);
-        let mut conn = Connection::new(Role::Server, config);
+        let mut conn = Connection::new(Role::Server, Arc::clone(&self.conn_config));
         if let Some(deflate) = &self.options.compression
             && let Some((negotiated, header)) = deflate.negotiate(&upgrade.extensions)
             && let Ok(value) = HeaderValue::from_str(&header)

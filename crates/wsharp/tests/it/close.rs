@@ -173,3 +173,53 @@ async fn fault_46_send_waits_when_the_peer_stops_reading() {
     );
     peer.abort();
 }
+
+#[tokio::test]
+async fn a_queue_echo_stops_reading_from_a_peer_that_does_not_read() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let high_water = 256 << 10;
+    let most_queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = {
+        let most_queued = most_queued.clone();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = ServerBuilder::new()
+                .config(Config::default().write_high_water(high_water))
+                .accept(tcp)
+                .await
+                .unwrap();
+            while let Some(Ok(message)) = ws.recv().await {
+                ws.queue(message).unwrap();
+                most_queued.fetch_max(
+                    ws.connection().transmit_len(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
+        })
+    };
+    // The client sends and never reads its echoes.
+    let mut ws = bounded(wsharp::ClientBuilder::new(format!("ws://{addr}/")).connect())
+        .await
+        .unwrap();
+    let chunk = Message::binary(vec![1u8; 64 << 10]);
+    let mut sent = 0usize;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), ws.send(chunk.clone())).await {
+            Ok(Ok(())) => sent += 64 << 10,
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => break,
+        }
+        assert!(
+            sent < 1 << 30,
+            "sent 1 GiB: the server never stopped reading"
+        );
+    }
+    let most = most_queued.load(std::sync::atomic::Ordering::Relaxed);
+    // One read's worth of echoes may be queued past the mark, no more.
+    assert!(
+        most >= high_water && most <= high_water + (256 << 10),
+        "{most} queued"
+    );
+    server.abort();
+}
