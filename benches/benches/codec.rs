@@ -3,6 +3,8 @@
 //! message out), and by tungstenite's `WebSocket` (the same whole path), beside a plain 64 KiB
 //! `copy_from_slice` as the memory-bandwidth yardstick.
 //!
+//! Then the encoding of a 16-byte server frame, beside tungstenite's.
+//!
 //! `cargo bench -p wsharp-bench --bench codec -- --warm-up-time 1 --measurement-time 2`
 
 use std::hint::black_box;
@@ -106,5 +108,56 @@ fn decode(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decode);
+/// Encoding one unmasked 16-byte binary frame as a server sends it: wsharp's header encoder plus
+/// the payload copy, a whole wsharp `Connection` (`send`, then the bytes taken as written), and
+/// tungstenite's `Frame::format`.
+fn encode(c: &mut Criterion) {
+    let payload = wsharp_proto::bytes::Bytes::from_static(&[0xa5; 16]);
+    let mut group = c.benchmark_group("encode_16B");
+    group.throughput(Throughput::Elements(1));
+
+    let mut out = wsharp_proto::bytes::BytesMut::with_capacity(64);
+    group.bench_function("wsharp_encode_header", |b| {
+        b.iter(|| {
+            out.clear();
+            let header = wsharp_proto::frame::FrameHeader {
+                fin: true,
+                rsv: 0,
+                opcode: wsharp_proto::frame::OpCode::Binary,
+                mask: None,
+                payload_len: payload.len() as u64,
+            };
+            wsharp_proto::frame::encode_header(&header, &mut out);
+            out.extend_from_slice(black_box(&payload));
+            black_box(&out);
+        });
+    });
+
+    let mut conn = Connection::new(Role::Server, Config::default());
+    group.bench_function("wsharp_connection", |b| {
+        b.iter(|| {
+            conn.send(Message::Binary(black_box(payload.clone()))).unwrap();
+            let n = conn.transmit_len();
+            conn.advance_transmit(n);
+        });
+    });
+
+    let mut wire = Vec::with_capacity(64);
+    group.bench_function("tungstenite_frame", |b| {
+        use tungstenite::protocol::frame::{Frame, coding};
+        b.iter(|| {
+            wire.clear();
+            let frame = Frame::message(
+                black_box(payload.clone()),
+                coding::OpCode::Data(coding::Data::Binary),
+                true,
+            );
+            frame.format(&mut wire).unwrap();
+            black_box(&wire);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode, encode);
 criterion_main!(benches);
