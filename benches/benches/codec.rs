@@ -136,7 +136,8 @@ fn encode(c: &mut Criterion) {
     let mut conn = Connection::new(Role::Server, Config::default());
     group.bench_function("wsharp_connection", |b| {
         b.iter(|| {
-            conn.send(Message::Binary(black_box(payload.clone()))).unwrap();
+            conn.send(Message::Binary(black_box(payload.clone())))
+                .unwrap();
             let n = conn.transmit_len();
             conn.advance_transmit(n);
         });
