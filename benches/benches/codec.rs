@@ -112,11 +112,11 @@ fn decode(c: &mut Criterion) {
 /// the payload copy, a whole wsharp `Connection` (`send`, then the bytes taken as written), and
 /// tungstenite's `Frame::format`.
 fn encode(c: &mut Criterion) {
-    let payload = wsharp_proto::bytes::Bytes::from_static(&[0xa5; 16]);
+    let payload = bytes::Bytes::from_static(&[0xa5; 16]);
     let mut group = c.benchmark_group("encode_16B");
     group.throughput(Throughput::Elements(1));
 
-    let mut out = wsharp_proto::bytes::BytesMut::with_capacity(64);
+    let mut out = bytes::BytesMut::with_capacity(64);
     group.bench_function("wsharp_encode_header", |b| {
         b.iter(|| {
             out.clear();

@@ -95,6 +95,9 @@ pub struct Connection {
     deflate: Option<Box<DeflateState>>,
     /// Whether the message being received is compressed (RSV1 on its first frame).
     compressed: bool,
+    /// The size of the last frame received (header included) if it exceeded the read size, at
+    /// most 16 times that: the room offered between frames.
+    large_frame: usize,
 }
 
 /// The peer's close frame and our failure, once there is one.
@@ -150,6 +153,7 @@ impl Connection {
             mask_rng: None,
             deflate: None,
             compressed: false,
+            large_frame: 0,
         }
     }
 
@@ -278,22 +282,45 @@ impl Connection {
     /// frame (a protocol error in the next frame closes the connection only after the
     /// application saw this message).
     pub fn recv_buffer(&mut self) -> &mut BytesMut {
+        self.prepare_read();
+        &mut self.rbuf
+    }
+
+    /// [`recv_buffer`](Self::recv_buffer)'s spare room as the next read should fill it: all
+    /// of it, but while a frame larger than [`Config::read_buffer_size`] arrives, only up to
+    /// that frame's end, and between such frames one frame's worth. Each large frame then
+    /// arrives whole in a buffer of its own size and leaves without a copy, where a read that
+    /// ran into the next frame would make the buffer grow (and copy) for its tail.
+    pub fn recv_room(&mut self) -> bytes::buf::Limit<&mut BytesMut> {
+        let limit = self.prepare_read();
+        bytes::BufMut::limit(&mut self.rbuf, limit)
+    }
+
+    /// Makes room for the next read; returns the most bytes it should take.
+    fn prepare_read(&mut self) -> usize {
         let read_size = self.config.read_buffer_size.max(1);
-        let want = match &self.frame {
-            // Room for the rest of a large frame grows with what has arrived, so a header that
-            // claims a huge payload does not reserve it before the bytes come.
-            Some(InFrame { header, .. }) => (header.payload_len as usize)
-                .saturating_sub(self.rbuf.len())
-                .min(self.rbuf.len().max(read_size))
-                .max(read_size),
-            _ => read_size,
+        let (want, limit) = match &self.frame {
+            Some(InFrame { header, .. }) => {
+                // The room grows with what has arrived, so a header that claims a huge
+                // payload reserves nothing before its bytes come.
+                let rest = (header.payload_len as usize)
+                    .saturating_sub(self.rbuf.len())
+                    .min(self.rbuf.len().max(read_size));
+                if header.payload_len as usize > read_size {
+                    (rest, rest)
+                } else {
+                    (read_size, usize::MAX)
+                }
+            }
+            None if self.large_frame > 0 => (self.large_frame, self.large_frame),
+            None => (read_size, usize::MAX),
         };
         if self.rbuf.capacity() == 0 {
             self.rbuf = crate::pool::take(want);
         } else if self.rbuf.capacity() - self.rbuf.len() < want {
             self.rbuf.reserve(want);
         }
-        &mut self.rbuf
+        limit.max(1)
     }
 
     /// Gives back the buffers that hold nothing: the receive buffer between frames (to this
@@ -504,6 +531,13 @@ impl Connection {
                         continue;
                     }
                     Ok(Some((header, len))) => {
+                        let read_size = self.config.read_buffer_size;
+                        let total = len.saturating_add(header.payload_len as usize);
+                        self.large_frame = if total > read_size {
+                            total.min(read_size.saturating_mul(16))
+                        } else {
+                            0
+                        };
                         self.rbuf.advance(len);
                         if let Err(e) = self.start_frame(&header) {
                             self.fail(e);

@@ -834,3 +834,35 @@ fn read_buffer_size_is_the_room_offered_to_a_read() {
     assert_eq!(Config::default().read_buffer_size, 64 << 10);
     assert_eq!(Config::default().read_buffer_size(0).read_buffer_size, 1);
 }
+
+#[test]
+fn reads_of_large_frames_end_on_frame_boundaries() {
+    use bytes::BufMut;
+    let mut conn = server();
+    let payload: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    let frame = client_frame(0x82, &payload);
+    let wire: Vec<u8> = frame.repeat(5);
+    let (mut at, mut got, mut straddles) = (0, 0, 0);
+    while at < wire.len() {
+        let mut room = conn.recv_room();
+        // A socket with plenty buffered: up to 200 000 bytes per read.
+        let n = room.remaining_mut().min(wire.len() - at).min(200_000);
+        room.put_slice(&wire[at..at + n]);
+        // After the first frame, no read may run from one large frame into the next.
+        if got > 0 && at / frame.len() != (at + n - 1) / frame.len() {
+            straddles += 1;
+        }
+        at += n;
+        for event in events(&mut conn) {
+            match event {
+                Event::Message(Message::Binary(b)) => {
+                    assert_eq!(b[..], payload[..]);
+                    got += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(got, 5);
+    assert_eq!(straddles, 0);
+}

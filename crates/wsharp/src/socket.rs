@@ -358,8 +358,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 self.conn.handle_close_timeout();
                 continue;
             }
-            let buf = self.conn.recv_buffer();
-            let read = match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf) {
+            let mut room = self.conn.recv_room();
+            let read = match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut room) {
                 Poll::Ready(read) => read,
                 Poll::Pending => {
                     // Idle until the socket is readable: hold no buffer meanwhile.

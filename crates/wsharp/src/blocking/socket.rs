@@ -281,9 +281,11 @@ impl<S: Stream> WebSocket<S> {
 
     /// Reads once into the core's receive buffer.
     fn read(&mut self) -> std::io::Result<usize> {
-        let buf = self.conn.recv_buffer();
+        let room = self.conn.recv_room();
+        let limit = room.limit();
+        let buf = room.into_inner();
         let start = buf.len();
-        let room = (buf.capacity() - start).clamp(1, MAX_READ);
+        let room = (buf.capacity() - start).min(limit).clamp(1, MAX_READ);
         buf.resize(start + room, 0);
         let result = self.io.read(&mut buf[start..]);
         buf.truncate(start + *result.as_ref().unwrap_or(&0));
