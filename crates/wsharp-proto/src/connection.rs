@@ -62,9 +62,9 @@ struct InFrame {
 /// A WebSocket connection's protocol state. Performs no I/O and reads no clock.
 ///
 /// Call order for the I/O layer:
-/// 1. Incoming bytes: read into [`recv_buffer`](Self::recv_buffer)'s spare capacity (or pass a
-///    slice to [`handle_data`](Self::handle_data)); at end of stream call
-///    [`handle_eof`](Self::handle_eof). When a read would block, call
+/// 1. Incoming bytes: read into [`recv_room`](Self::recv_room) (or the spare capacity of
+///    [`recv_buffer`](Self::recv_buffer), or pass a slice to [`handle_data`](Self::handle_data));
+///    at end of stream call [`handle_eof`](Self::handle_eof). When a read would block, call
 ///    [`release_idle_buffers`](Self::release_idle_buffers).
 /// 2. Application commands: [`send`](Self::send), [`close`](Self::close).
 /// 3. After either: write what [`transmit_slices`](Self::transmit_slices) lends and report it with
