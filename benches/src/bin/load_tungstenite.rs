@@ -1,7 +1,8 @@
 //! The tokio-tungstenite client doing what `wsharp bench --mask-each` does, for the client
 //! comparison: `connections` connections on one current-thread runtime, each keeping `depth`
 //! messages in flight; the echoes one read brings are answered with as many messages in one
-//! flush. Prints one JSON object with the figures `wsharp bench --json` gives.
+//! flush. Prints one JSON object: messages, seconds, msgs_per_sec, errors and
+//! client_cpu_us_per_msg, named as in `wsharp bench --json`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,9 +24,6 @@ struct Args {
     depth: usize,
     #[arg(long, default_value_t = 3.0)]
     duration: f64,
-    /// Also report this process's CPU time per message.
-    #[arg(long)]
-    server_pid: Option<u32>,
 }
 
 fn main() {
@@ -49,7 +47,6 @@ async fn run(args: Args) -> serde_json::Value {
     let payload = bytes::Bytes::from(vec![b'x'; args.size]);
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
-    let server_before = args.server_pid.map(cpu_seconds);
     let own_before = cpu_seconds(std::process::id());
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.duration);
@@ -97,15 +94,11 @@ async fn run(args: Args) -> serde_json::Value {
     let secs = start.elapsed().as_secs_f64();
     let messages = done.load(Ordering::Relaxed);
     let per_msg = |cpu: f64| (messages > 0).then(|| cpu / messages as f64 * 1e6);
-    let server = server_before
-        .zip(args.server_pid)
-        .map(|(before, pid)| cpu_seconds(pid) - before);
     serde_json::json!({
         "messages": messages,
         "seconds": secs,
         "msgs_per_sec": (messages as f64 / secs).round(),
         "errors": errors.load(Ordering::Relaxed),
-        "server_cpu_us_per_msg": server.and_then(per_msg),
         "client_cpu_us_per_msg": per_msg(cpu_seconds(std::process::id()) - own_before),
     })
 }

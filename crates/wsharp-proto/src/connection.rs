@@ -296,9 +296,14 @@ impl Connection {
         bytes::BufMut::limit(&mut self.rbuf, limit)
     }
 
+    /// [`Config::read_buffer_size`], at least 1.
+    fn read_size(&self) -> usize {
+        self.config.read_buffer_size.max(1)
+    }
+
     /// Makes room for the next read; returns the most bytes it should take.
     fn prepare_read(&mut self) -> usize {
-        let read_size = self.config.read_buffer_size.max(1);
+        let read_size = self.read_size();
         let (want, limit) = match &self.frame {
             Some(InFrame { header, .. }) => {
                 // The room grows with what has arrived, so a header that claims a huge
@@ -329,7 +334,7 @@ impl Connection {
     /// size. Call it when the transport has nothing to read (a read would block), so that an
     /// idle connection holds no buffer; the next read takes one again.
     pub fn release_idle_buffers(&mut self) {
-        let read_size = self.config.read_buffer_size.max(1);
+        let read_size = self.read_size();
         if self.rbuf.is_empty() {
             crate::pool::give(std::mem::take(&mut self.rbuf), read_size);
         } else if self.rbuf.len() <= COMPACT_MAX && self.rbuf.capacity() >= 4 * self.rbuf.len() {
@@ -518,9 +523,7 @@ impl Connection {
                     self.config.limits.max_frame_size,
                 ) {
                     Ok(None) => {
-                        if self.rbuf.is_empty()
-                            && self.rbuf.capacity() > 4 * self.config.read_buffer_size
-                        {
+                        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * self.read_size() {
                             // Grown by a large frame: not kept once empty.
                             self.rbuf = BytesMut::new();
                         }
@@ -531,7 +534,7 @@ impl Connection {
                         continue;
                     }
                     Ok(Some((header, len))) => {
-                        let read_size = self.config.read_buffer_size;
+                        let read_size = self.read_size();
                         let total = len.saturating_add(header.payload_len as usize);
                         self.large_frame = if total > read_size {
                             total.min(read_size.saturating_mul(16))
