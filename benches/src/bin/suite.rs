@@ -1,12 +1,11 @@
 //! `suite [--quick]`: the benchmark matrix. Servers run one after another on loopback, pinned to
 //! core 0 (`taskset`, when it exists), each driven by `wsharp bench` pinned to core 1:
 //!
-//! - echo: wsharp, tokio-tungstenite, fastwebsockets and the floor peer (`peer_floor`, the
-//!   kernel's ceiling) over connections x payload x pipelining depth, with the server's CPU
-//!   time per message;
+//! - echo: wsharp, tokio-tungstenite, fastwebsockets, tokio-websockets, sockudo-ws and the floor
+//!   peer (`peer_floor`, the kernel's ceiling) over connections x payload x pipelining depth,
+//!   with the server's CPU time per message;
 //! - permessage-deflate echo without context takeover: wsharp, Python `websockets`, Node `ws`;
-//! - handshakes per second: wsharp, tokio-tungstenite, fastwebsockets;
-//! - idle memory: server RSS growth per open connection;
+//! - handshakes per second and idle memory: wsharp and the same Rust peers;
 //! - clients: wsharp's client (`wsharp bench --mask-each`) and a tokio-tungstenite client
 //!   (`load_tungstenite`) driving the floor peer, with each generator's CPU time per message.
 //!
@@ -290,7 +289,8 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// wsharp, tokio-tungstenite and fastwebsockets, as echo servers.
+/// wsharp and the Rust peers (tokio-tungstenite, fastwebsockets, tokio-websockets, sockudo-ws), as
+/// echo servers.
 fn echo_servers(paths: &Paths) -> Vec<Server> {
     with_wsharp(
         vec![
@@ -307,6 +307,13 @@ fn echo_servers(paths: &Paths) -> Vec<Server> {
                 "peer_fastwebsockets",
                 &["--listen"],
             ),
+            server(
+                &paths.bins,
+                "tokio-websockets",
+                "peer_tokio_websockets",
+                &["--listen"],
+            ),
+            server(&paths.bins, "sockudo-ws", "peer_sockudo", &["--listen"]),
         ],
         &paths.wsharp,
     )
