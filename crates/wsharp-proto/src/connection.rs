@@ -330,8 +330,8 @@ impl Connection {
 
     /// Gives back the buffers that hold nothing: the receive buffer between frames (to this
     /// thread's buffer pool), the reassembly and inflate buffers between messages, and the
-    /// output buffers once written. A partial frame of a few bytes moves to a buffer of its own
-    /// size. Call it when the transport has nothing to read (a read would block), so that an
+    /// output buffers once written. A partial frame, or output the peer has not taken yet, of a
+    /// few bytes moves to a buffer of its own size. Call it when the transport has nothing to read (a read would block), so that an
     /// idle connection holds no buffer; the next read takes one again.
     pub fn release_idle_buffers(&mut self) {
         let read_size = self.read_size();
@@ -355,6 +355,14 @@ impl Connection {
         if self.out.len == 0 {
             let out = std::mem::take(&mut self.out);
             crate::pool::give(out.tail, read_size);
+        } else if self.out.tail.len() <= COMPACT_MAX
+            && self.out.tail.capacity() >= 4 * self.out.tail.len()
+        {
+            // Output the peer has not taken yet: kept in a buffer of its size.
+            let pending = BytesMut::from(&self.out.tail[..]);
+            let mut buf = std::mem::replace(&mut self.out.tail, pending);
+            buf.clear();
+            crate::pool::give(buf, read_size);
         }
     }
 
@@ -464,6 +472,8 @@ impl Connection {
             .is_some_and(|d| d.deflater.is_some() && len >= d.threshold);
         let fragments = self.config.fragment_size.is_some_and(|size| len > size);
         if self.role == Role::Server && !compresses && !fragments {
+            let room = self.read_size();
+            self.out.ready_tail(room);
             self.out.push_encoded(prepared.frame.clone());
             Ok(())
         } else {
@@ -830,6 +840,13 @@ impl Connection {
             mask,
             payload_len: payload.len() as u64,
         };
+        // A control frame alone (a pong, a close) needs no read-sized buffer.
+        let room = if opcode.is_control() {
+            crate::frame::MAX_HEADER_LEN + 125
+        } else {
+            self.read_size()
+        };
+        self.out.ready_tail(room);
         self.out.push_frame(&header, payload);
     }
 }
@@ -912,18 +929,15 @@ struct Outgoing {
 }
 
 impl Outgoing {
-    /// Makes sure the tail has memory, from the pool when it has some: growing a fresh small
-    /// buffer frame by frame would reallocate it several times per burst.
-    fn ready_tail(&mut self) {
-        if self.tail.capacity() == 0
-            && let Some(buf) = crate::pool::take_pooled()
-        {
-            self.tail = buf;
+    /// Makes sure the tail has memory: a pooled buffer, or a new one with `room` bytes. A tail
+    /// grown from nothing would be reallocated (and copied) several times per burst of replies.
+    fn ready_tail(&mut self, room: usize) {
+        if self.tail.capacity() == 0 {
+            self.tail = crate::pool::take(room);
         }
     }
 
     fn push_frame(&mut self, header: &FrameHeader, payload: Bytes) {
-        self.ready_tail();
         self.len += payload.len();
         let before = self.tail.len();
         encode_header(header, &mut self.tail);
@@ -954,7 +968,6 @@ impl Outgoing {
 
     /// Queues an already encoded frame, shared rather than copied when large.
     fn push_encoded(&mut self, frame: Bytes) {
-        self.ready_tail();
         self.len += frame.len();
         if frame.len() <= COALESCE_MAX {
             self.tail.extend_from_slice(&frame);

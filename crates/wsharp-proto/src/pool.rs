@@ -18,18 +18,13 @@ thread_local! {
 
 /// An empty buffer with room for at least `room` bytes: a pooled one if this thread has one.
 pub(crate) fn take(room: usize) -> BytesMut {
-    match take_pooled() {
+    match POOL.try_with(|pool| pool.borrow_mut().pop()).ok().flatten() {
         Some(mut buf) => {
             buf.reserve(room);
             buf
         }
         None => BytesMut::with_capacity(room),
     }
-}
-
-/// A pooled buffer, if this thread has one.
-pub(crate) fn take_pooled() -> Option<BytesMut> {
-    POOL.try_with(|pool| pool.borrow_mut().pop()).ok().flatten()
 }
 
 /// Gives `buf` back for reuse if it is empty and can take `room` bytes without allocating

@@ -756,6 +756,36 @@ fn idle_connections_hold_no_buffer() {
 }
 
 #[test]
+fn replies_coalesce_into_one_buffer_and_unsent_output_is_compacted() {
+    let mut conn = server();
+    let first_slice = |conn: &Connection| {
+        let mut slices = [IoSlice::new(&[]); 4];
+        let n = conn.transmit_slices(&mut slices);
+        (n, slices[0].as_ptr(), slices[0].len())
+    };
+    // Sixteen 1 KiB replies go into one buffer that never moves: it starts at the read size.
+    conn.send(Message::binary(vec![1u8; 1024])).unwrap();
+    let (_, start, _) = first_slice(&conn);
+    for _ in 1..16 {
+        conn.send(Message::binary(vec![1u8; 1024])).unwrap();
+    }
+    let (n, ptr, len) = first_slice(&conn);
+    assert_eq!((n, ptr, len), (1, start, 16 * (4 + 1024)));
+    // The peer takes all but 100 bytes, then the transport would block: those 100 bytes move
+    // to a buffer of their size and the large one goes back to the pool.
+    conn.advance_transmit(len - 100);
+    conn.release_idle_buffers();
+    let held = conn.buffer_capacity();
+    assert!((100..200).contains(&held), "{held}");
+    assert_eq!(output(&mut conn), vec![1u8; 100]);
+    conn.release_idle_buffers();
+    assert_eq!(conn.buffer_capacity(), 0);
+    // The next burst of replies reuses the pooled buffer.
+    conn.send(Message::binary(vec![2u8; 10])).unwrap();
+    assert_eq!(first_slice(&conn).1, start);
+}
+
+#[test]
 fn a_huge_frame_header_reserves_only_what_arrives() {
     let mut conn = Connection::new(
         Role::Server,
