@@ -15,7 +15,8 @@ use crate::exit::{Failure, code};
     "Examples:\n",
     "  printf 'a\\nb\\n' | wsharp connect ws://127.0.0.1:9001/\n",
     "  wsharp connect -H 'Authorization: Bearer t0k3n' -p chat.v2 ws://127.0.0.1:4649/Chat\n",
-    "  wsharp connect --binary --show-control --ping-interval 5 ws://127.0.0.1:9001/\n\n",
+    "  wsharp connect --binary --show-control --ping-interval 5 ws://127.0.0.1:9001/\n",
+    "  seq 100 | wsharp connect --linger 0.5 ws://127.0.0.1:9001/\n\n",
     crate::exit::exit_codes!(),
 ))]
 pub(crate) struct ConnectArgs {
@@ -52,6 +53,11 @@ pub(crate) struct ConnectArgs {
     /// Seconds to wait for the server's close after ours.
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     close_timeout: f64,
+    /// At the end of input, keep printing what arrives and close only once nothing has arrived
+    /// for SECS seconds (for servers that drop replies still on their way when the client
+    /// closes). 0, the default, closes at once.
+    #[arg(long, default_value_t = 0.0, value_name = "SECS")]
+    linger: f64,
 }
 
 /// Runs the session; `Ok` when it closed normally.
@@ -70,6 +76,7 @@ async fn session(args: ConnectArgs) -> Result<(), Failure> {
         .handshake_timeout(seconds(args.connect_timeout, "--connect-timeout")?)
         .close_timeout(seconds(args.close_timeout, "--close-timeout")?)
         .emit_control_frames(args.show_control);
+    let linger = seconds(args.linger, "--linger")?;
     let mut builder = ClientBuilder::new(args.url.as_str())
         .config(config)
         .subprotocols(args.protocols.iter().cloned())
@@ -109,6 +116,9 @@ async fn session(args: ConnectArgs) -> Result<(), Failure> {
     ticker.tick().await;
     let mut pings = 0u64;
     let mut closing = false;
+    let linger_timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(linger_timer);
+    let mut lingering = false;
 
     loop {
         tokio::select! {
@@ -128,14 +138,25 @@ async fn session(args: ConnectArgs) -> Result<(), Failure> {
                         ws.send(message).await.map_err(|e| Failure::ended(&e))?;
                     }
                     Ok(None) | Err(_) => {
-                        // End of input: close, then keep printing until the server's close.
+                        // End of input: close (after the linger), then keep printing until the
+                        // server's close.
                         input_open = false;
-                        if !closing {
-                            closing = true;
-                            ws.close(CloseCode::NORMAL, "").await.map_err(|e| Failure::ended(&e))?;
+                        if linger.is_zero() {
+                            if !closing {
+                                closing = true;
+                                ws.close(CloseCode::NORMAL, "").await.map_err(|e| Failure::ended(&e))?;
+                            }
+                        } else {
+                            lingering = true;
+                            linger_timer.as_mut().reset(tokio::time::Instant::now() + linger);
                         }
                     }
                 }
+            }
+            () = &mut linger_timer, if lingering && !closing => {
+                lingering = false;
+                closing = true;
+                ws.close(CloseCode::NORMAL, "").await.map_err(|e| Failure::ended(&e))?;
             }
             _ = ticker.tick(), if ping_every.is_some() && !closing => {
                 pings += 1;
@@ -151,6 +172,9 @@ async fn session(args: ConnectArgs) -> Result<(), Failure> {
             }
             message = ws.recv() => {
                 let Some(message) = message else { break };
+                if lingering {
+                    linger_timer.as_mut().reset(tokio::time::Instant::now() + linger);
+                }
                 let written = match message.map_err(|e| Failure::ended(&e))? {
                     Message::Text(text) => {
                         let prefix = if terminal { "< " } else { "" };

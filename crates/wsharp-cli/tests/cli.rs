@@ -203,6 +203,25 @@ fn connect_against_the_python_server_and_its_close_codes() {
     assert!(status.success(), "{stderr}");
 }
 
+#[test]
+fn linger_keeps_the_replies_a_python_server_would_drop_at_our_close() {
+    let (_server, port) = python_echo_server();
+    let url = format!("ws://127.0.0.1:{port}/");
+    // Input ends at once; the close waits until nothing has come for 0.5 s, so every echo is
+    // printed, in order, and the session still ends normally.
+    let input: String = (1..=300).map(|i| format!("{i}\n")).collect();
+    let started = std::time::Instant::now();
+    let out = run(&["connect", "--linger", "0.5", &url], input.as_bytes());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), input);
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    // A negative linger is a usage error.
+    let out = run(&["connect", "--linger=-1", &url], b"");
+    let (code, line) = failure(&out);
+    assert_eq!(code, 2, "{line}");
+    assert!(line.contains("--linger"), "{line}");
+}
+
 /// A server that reads the upgrade request and runs `answer` on the socket.
 fn raw_server(answer: impl FnOnce(TcpStream, String) + Send + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
