@@ -210,7 +210,7 @@ fn linger_keeps_the_replies_a_python_server_would_drop_at_our_close() {
     // Input ends at once; the close waits until nothing has come for 0.5 s, so every echo is
     // printed, in order, and the session still ends normally.
     let input: String = (1..=300).map(|i| format!("{i}\n")).collect();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let out = run(&["connect", "--linger", "0.5", &url], input.as_bytes());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), input);
