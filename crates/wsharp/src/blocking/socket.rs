@@ -155,7 +155,7 @@ impl<S: Stream> WebSocket<S> {
         self.flush()
     }
 
-    /// Writes everything pending, in vectored writes.
+    /// Writes everything pending (in vectored writes when it is in pieces).
     ///
     /// # Errors
     /// [`Error::Io`] if the write fails.
@@ -163,7 +163,11 @@ impl<S: Stream> WebSocket<S> {
         while self.conn.has_transmit() {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
             let n = self.conn.transmit_slices(&mut slices);
-            let written = match self.io.write_vectored(&slices[..n]) {
+            let written = match if n == 1 {
+                self.io.write(&slices[0])
+            } else {
+                self.io.write_vectored(&slices[..n])
+            } {
                 Ok(0) => return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()),
                 Ok(written) => written,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
