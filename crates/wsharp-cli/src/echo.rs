@@ -26,36 +26,39 @@ pub(crate) async fn echo(listen: SocketAddr, server: ServerBuilder) -> Result<()
         };
         let server = std::sync::Arc::clone(&server);
         let span = tracing::info_span!("conn", %peer);
-        tokio::spawn(
-            async move {
-                let _ = tcp.set_nodelay(true);
-                // Boxed: the handshake's state is freed once it is done, not kept in the task.
-                let mut ws = match Box::pin(server.accept(tcp)).await {
-                    Ok(ws) => ws,
-                    Err(e) => {
-                        tracing::info!("handshake failed: {e}");
-                        return;
-                    }
-                };
-                tracing::debug!(compressed = ws.is_compressed(), "open");
-                while let Some(msg) = ws.recv().await {
-                    match msg {
-                        Ok(msg) if msg.is_data() => {
-                            // `recv` stops reading while replies wait unread.
-                            if let Err(e) = ws.queue(msg) {
-                                tracing::debug!("send failed: {e}");
-                                break;
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::info!("connection failed: {e}"),
-                    }
+        let session = async move {
+            let _ = tcp.set_nodelay(true);
+            // Boxed: the handshake's state is freed once it is done, not kept in the task.
+            let mut ws = match Box::pin(server.accept(tcp)).await {
+                Ok(ws) => ws,
+                Err(e) => {
+                    tracing::info!("handshake failed: {e}");
+                    return;
                 }
-                if let Some((code, reason)) = ws.close_status() {
-                    tracing::debug!(code = code.0, %reason, "closed");
+            };
+            tracing::debug!(compressed = ws.is_compressed(), "open");
+            while let Some(msg) = ws.recv().await {
+                match msg {
+                    Ok(msg) if msg.is_data() => {
+                        // `recv` stops reading while replies wait unread.
+                        if let Err(e) = ws.queue(msg) {
+                            tracing::debug!("send failed: {e}");
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::info!("connection failed: {e}"),
                 }
             }
-            .instrument(span),
-        );
+            if let Some((code, reason)) = ws.close_status() {
+                tracing::debug!(code = code.0, %reason, "closed");
+            }
+        };
+        // A disabled span (logging below info) is not entered at every poll.
+        if span.is_disabled() {
+            tokio::spawn(session);
+        } else {
+            tokio::spawn(session.instrument(span));
+        }
     }
 }

@@ -353,8 +353,10 @@ impl Connection {
             self.events = VecDeque::new();
         }
         if self.out.len == 0 {
-            let out = std::mem::take(&mut self.out);
-            crate::pool::give(out.tail, read_size);
+            if self.out.queue.capacity() > 0 {
+                self.out.queue = VecDeque::new();
+            }
+            crate::pool::give(std::mem::take(&mut self.out.tail), read_size);
         } else if self.out.tail.len() <= COMPACT_MAX
             && self.out.tail.capacity() >= 4 * self.out.tail.len()
         {
@@ -408,10 +410,19 @@ impl Connection {
     /// The next event, if any: parses received frames until one completes a message, a
     /// close, or a failure, or the buffered bytes run out.
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.events.is_empty() {
-            self.process(true);
+        if let Some(event) = self.events.pop_front() {
+            return Some(event);
         }
-        self.events.pop_front()
+        if self.rbuf.is_empty() {
+            // Nothing to parse (a frame's header alone takes two bytes).
+            if self.rbuf.capacity() > 4 * self.read_size() {
+                // Grown by a large frame: not kept once empty.
+                self.rbuf = BytesMut::new();
+            }
+            return None;
+        }
+        // The common case, a message, comes back directly rather than through the queue.
+        self.process(true).or_else(|| self.events.pop_front())
     }
 
     /// Whether received bytes wait to be parsed (poll events before reading more).
@@ -491,6 +502,12 @@ impl Connection {
         self.out.len
     }
 
+    /// The pending output when it is one contiguous slice (small frames coalesced, nothing
+    /// shared queued before them): the I/O layer can then write it without building slices.
+    pub fn transmit_contiguous(&self) -> Option<&[u8]> {
+        self.out.queue.is_empty().then_some(&self.out.tail[..])
+    }
+
     /// Fills `dst` with the pending output, in order; returns how many slices were filled.
     pub fn transmit_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
@@ -517,15 +534,19 @@ impl Connection {
         self.out.advance(n);
     }
 
-    /// Parses buffered frames: until an event is queued when `one_event`, else all of them.
-    fn process(&mut self, one_event: bool) {
+    /// Parses buffered frames: until an event is ready when `one_event` (it is returned, or
+    /// queued if it came from a failure), else all of them (their events queued).
+    fn process(&mut self, one_event: bool) -> Option<Event> {
         while !one_event || self.events.is_empty() {
             if self.closed {
                 self.rbuf.clear();
-                return;
+                return None;
             }
-            let frame = match self.frame.take() {
-                Some(frame) => frame,
+            // `skip`: header bytes still at the front of the buffer. They are dropped with the
+            // payload, so that a buffer whose frames all arrived whole is cleared, not advanced
+            // (it then keeps its whole capacity for the next read without a reclaim).
+            let (frame, skip) = match self.frame.take() {
+                Some(frame) => (frame, 0),
                 None => match parse_header(
                     &self.rbuf,
                     self.role,
@@ -537,7 +558,7 @@ impl Connection {
                             // Grown by a large frame: not kept once empty.
                             self.rbuf = BytesMut::new();
                         }
-                        return;
+                        return None;
                     }
                     Err(e) => {
                         self.fail(e);
@@ -551,15 +572,15 @@ impl Connection {
                         } else {
                             0
                         };
-                        self.rbuf.advance(len);
                         if let Err(e) = self.start_frame(&header) {
                             self.fail(e);
                             continue;
                         }
-                        InFrame {
+                        let frame = InFrame {
                             header,
                             processed: 0,
-                        }
+                        };
+                        (frame, len)
                     }
                 },
             };
@@ -568,9 +589,9 @@ impl Connection {
                 mut processed,
             } = frame;
             let len = header.payload_len as usize;
-            let available = self.rbuf.len().min(len);
+            let available = (self.rbuf.len() - skip).min(len);
             if available > processed {
-                let fresh = &mut self.rbuf[processed..available];
+                let fresh = &mut self.rbuf[skip + processed..skip + available];
                 if let Some(mask) = header.mask {
                     apply_mask(fresh, mask, processed);
                 }
@@ -585,18 +606,30 @@ impl Connection {
                 processed = available;
             }
             if available < len {
+                self.rbuf.advance(skip);
                 self.frame = Some(InFrame { header, processed });
-                return;
+                return None;
             }
             let payload = if len <= COPY_MAX {
-                let payload = Bytes::copy_from_slice(&self.rbuf[..len]);
-                self.rbuf.advance(len);
+                let payload = Bytes::copy_from_slice(&self.rbuf[skip..skip + len]);
+                if skip + len == self.rbuf.len() {
+                    self.rbuf.clear();
+                } else {
+                    self.rbuf.advance(skip + len);
+                }
                 payload
             } else {
+                self.rbuf.advance(skip);
                 self.rbuf.split_to(len).freeze()
             };
-            self.end_frame(&header, payload);
+            if let Some(event) = self.end_frame(&header, payload) {
+                if one_event {
+                    return Some(event);
+                }
+                self.events.push_back(event);
+            }
         }
+        None
     }
 
     /// Checks what the header alone decides against the connection's state.
@@ -638,7 +671,8 @@ impl Connection {
         Ok(())
     }
 
-    fn end_frame(&mut self, header: &FrameHeader, payload: Bytes) {
+    /// Acts on a complete frame; returns the event it makes, if any (a failure is queued).
+    fn end_frame(&mut self, header: &FrameHeader, payload: Bytes) -> Option<Event> {
         match header.opcode {
             OpCode::Ping => {
                 // A peer that floods pings without reading our pongs gets no more of them once
@@ -646,19 +680,19 @@ impl Connection {
                 if !self.sent_close && self.out.len < self.config.write_high_water {
                     self.write_frame(OpCode::Pong, true, payload.clone());
                 }
-                if self.config.emit_control_frames {
-                    self.events
-                        .push_back(Event::Message(Message::Ping(payload)));
-                }
+                self.config
+                    .emit_control_frames
+                    .then(|| Event::Message(Message::Ping(payload)))
             }
-            OpCode::Pong => {
-                if self.config.emit_control_frames {
-                    self.events
-                        .push_back(Event::Message(Message::Pong(payload)));
-                }
-            }
+            OpCode::Pong => self
+                .config
+                .emit_control_frames
+                .then(|| Event::Message(Message::Pong(payload))),
             OpCode::Close => match CloseFrame::parse(payload) {
-                Err(e) => self.fail(e),
+                Err(e) => {
+                    self.fail(e);
+                    None
+                }
                 Ok(frame) => {
                     if !self.sent_close {
                         let reply = frame.as_ref().map(|f| CloseFrame {
@@ -672,16 +706,16 @@ impl Connection {
                     self.fragments = BytesMut::new();
                     self.drop_inflated();
                     self.ending_mut().peer_close = Some(frame.clone());
-                    self.events.push_back(Event::Close(frame));
+                    Some(Event::Close(frame))
                 }
             },
             OpCode::Text | OpCode::Binary | OpCode::Continuation if self.compressed => {
-                self.inflate_frame(&payload, header.fin);
+                self.inflate_frame(&payload, header.fin)
             }
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 if !header.fin {
                     self.append_fragment(&payload);
-                    return;
+                    return None;
                 }
                 let kind = self.message.take();
                 let data = if self.fragments.is_empty() {
@@ -690,51 +724,50 @@ impl Connection {
                     self.append_fragment(&payload);
                     std::mem::take(&mut self.fragments).freeze()
                 };
-                self.deliver(kind == Some(OpCode::Text), data);
+                self.deliver(kind == Some(OpCode::Text), data)
             }
         }
     }
 
-    /// Queues a complete data message; a text message must end on a code point boundary.
-    fn deliver(&mut self, text: bool, data: Bytes) {
+    /// A complete data message's event; a text message must end on a code point boundary
+    /// (else the connection fails and the failure is queued).
+    fn deliver(&mut self, text: bool, data: Bytes) -> Option<Event> {
         let message = if text {
             if self.utf8.finish().is_err() {
                 self.fail(ProtocolError::InvalidUtf8);
-                return;
+                return None;
             }
             Message::Text(Utf8Bytes::from_validated(data))
         } else {
             Message::Binary(data)
         };
-        self.events.push_back(Event::Message(message));
+        Some(Event::Message(message))
     }
 
-    /// Inflates a frame of a compressed message; at FIN, delivers the message.
-    fn inflate_frame(&mut self, payload: &[u8], fin: bool) {
+    /// Inflates a frame of a compressed message; at FIN, returns the message's event.
+    fn inflate_frame(&mut self, payload: &[u8], fin: bool) -> Option<Event> {
         let limit = self.config.limits.max_message_size;
-        let Some(deflate) = self.deflate.as_mut() else {
-            return;
-        };
+        let deflate = self.deflate.as_mut()?;
         let start = deflate.inflated.len();
         if let Err(e) = deflate
             .inflater
             .inflate(payload, fin, &mut deflate.inflated, limit)
         {
             self.fail(e);
-            return;
+            return None;
         }
         let text = self.message == Some(OpCode::Text);
         if text && self.utf8.feed(&deflate.inflated[start..]).is_err() {
             self.fail(ProtocolError::InvalidUtf8);
-            return;
+            return None;
         }
         if !fin {
-            return;
+            return None;
         }
         let data = Bytes::from(std::mem::take(&mut deflate.inflated));
         self.message = None;
         self.compressed = false;
-        self.deliver(text, data);
+        self.deliver(text, data)
     }
 
     /// Appends a fragment, growing the buffer by doubling but never past the message limit.
@@ -989,6 +1022,11 @@ impl Outgoing {
                 }
                 Some(front) => {
                     front.advance(n);
+                    return;
+                }
+                None if n == self.tail.len() => {
+                    // All written: cleared, not advanced, so the buffer keeps its capacity.
+                    self.tail.clear();
                     return;
                 }
                 None => {

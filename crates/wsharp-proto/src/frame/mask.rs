@@ -1,8 +1,9 @@
 /// XORs `buf` with `key` (RFC 6455 §5.3); `buf` starts `offset` bytes into the payload, so a
 /// payload can be unmasked piece by piece as it arrives. Works 64 bytes at a time, with AVX2
 /// when the CPU has it (checked once at run time).
-pub fn apply_mask(buf: &mut [u8], mut key: [u8; 4], offset: usize) {
-    key.rotate_left(offset % 4);
+pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    // The key as it lines up with `buf[0]`: rotated by the offset, on an integer.
+    let key = (u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32)).to_le_bytes();
     #[cfg(target_arch = "x86_64")]
     if buf.len() >= 256 && std::is_x86_feature_detected!("avx2") {
         #[allow(unsafe_code)]

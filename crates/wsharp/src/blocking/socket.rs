@@ -161,12 +161,13 @@ impl<S: Stream> WebSocket<S> {
     /// [`Error::Io`] if the write fails.
     pub fn flush(&mut self) -> Result<()> {
         while self.conn.has_transmit() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let n = self.conn.transmit_slices(&mut slices);
-            let written = match if n == 1 {
-                self.io.write(&slices[0])
-            } else {
-                self.io.write_vectored(&slices[..n])
+            let written = match match self.conn.transmit_contiguous() {
+                Some(bytes) => self.io.write(bytes),
+                None => {
+                    let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                    let n = self.conn.transmit_slices(&mut slices);
+                    self.io.write_vectored(&slices[..n])
+                }
             } {
                 Ok(0) => return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()),
                 Ok(written) => written,
