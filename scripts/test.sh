@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project, installing what the tests need first:
-# Debian's chromium, tmux, curl and Node.js, and a Python venv (.venv) with the Autobahn runner (kosoku) and the
+# Debian's chromium, tmux, curl, valgrind and Node.js, and a Python venv (.venv) with the Autobahn runner (kosoku) and the
 # websockets library.
 # Ends with one line 'N passed, N failed' over all suites.
 set -euo pipefail
@@ -21,9 +21,9 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium >/dev/null
 fi
 export WSHARP_CHROMIUM=/usr/bin/chromium
-# tmux drives the CLI in a terminal; curl fetches from `wsharp serve`; Node.js runs the `ws`
-# peer of the benchmark suite.
-for tool in tmux curl; do
+# tmux drives the CLI in a terminal; curl fetches from `wsharp serve`; valgrind counts the
+# benchmark servers' instructions; Node.js runs the `ws` peer of the benchmark suite.
+for tool in tmux curl valgrind; do
   if ! command -v "$tool" >/dev/null; then
     echo "installing $tool"
     apt_install "$tool" >/dev/null

@@ -7,7 +7,11 @@
 //! - permessage-deflate echo without context takeover: wsharp, Python `websockets`, Node `ws`;
 //! - handshakes per second and idle memory: wsharp and the same Rust peers;
 //! - clients: wsharp's client (`wsharp bench --mask-each`) and a tokio-tungstenite client
-//!   (`load_tungstenite`) driving the floor peer, with each generator's CPU time per message.
+//!   (`load_tungstenite`) driving the floor peer, with each generator's CPU time per message;
+//! - instructions: each echo server under `valgrind --tool=callgrind`, counting the user-space
+//!   instructions it executes per echoed message (two runs of different lengths, subtracted, so
+//!   start-up and handshakes cancel out). Unlike times, these counts repeat exactly from run to
+//!   run whatever else the machine does; they leave out the kernel's share.
 //!
 //! Each sequence is repeated `--rounds` times, each round starting with another server, and every
 //! cell shows the run with the median rate. Prints Markdown tables with wsharp's ratio to each
@@ -38,7 +42,8 @@ struct Args {
     /// Connections held open for the memory figure (default 10000, or 1000 with --quick).
     #[arg(long)]
     idle_connections: Option<usize>,
-    /// Only these sections (echo, deflate, handshakes, memory, clients); all by default.
+    /// Only these sections (echo, deflate, handshakes, memory, clients, instructions); all by
+    /// default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Do not build first.
@@ -281,6 +286,60 @@ fn main() -> ExitCode {
             }
         }
         problems += count_problems(&runs);
+    }
+    if want("instructions") {
+        let (loads, count) = if args.quick {
+            (vec![Load::echo(16, 16, 1)], 2_000)
+        } else {
+            (
+                vec![
+                    Load::echo(16, 16, 1),
+                    Load::echo(16, 16, 16),
+                    Load::echo(16, 1024, 16),
+                ],
+                20_000,
+            )
+        };
+        let mut servers = echo_servers(&paths);
+        servers.push(server(&paths.bins, "floor", "peer_floor", &["--listen"]));
+        println!(
+            "\n## User-space instructions per echoed message (callgrind; ratios below 1: wsharp leaner)\n"
+        );
+        header(&servers, "instr");
+        for load in &loads {
+            // Under callgrind each read brings all that is in flight: full batches at depth 16.
+            let count = if load.depth > 1 { count * 5 } else { count };
+            let cells: Vec<Option<f64>> = servers
+                .iter()
+                .map(|s| {
+                    let cell = instructions_per_message(s, &paths.wsharp, load, count);
+                    eprintln!(
+                        "suite: instructions {} {} -> {cell:?}",
+                        s.name,
+                        load.label()
+                    );
+                    cell
+                })
+                .collect();
+            problems += cells.iter().filter(|c| c.is_none()).count();
+            let ratios: Vec<String> = cells[1..]
+                .iter()
+                .map(|c| match (cells[0], c) {
+                    (Some(a), Some(b)) if *b > 0.0 => format!("{:.2}", a / b),
+                    _ => "missing".into(),
+                })
+                .collect();
+            let values: Vec<String> = cells
+                .iter()
+                .map(|c| c.map_or_else(|| "missing".into(), |v| format!("{v:.0}")))
+                .collect();
+            println!(
+                "| {} | {} | {} |",
+                load.label(),
+                ratios.join(" | "),
+                values.join(" | ")
+            );
+        }
     }
     if problems > 0 {
         eprintln!("suite: {problems} figure(s) missing or run(s) with failed connections");
@@ -704,4 +763,63 @@ fn measure_memory(server: &Server, n: usize, pin: bool) -> Option<(u64, u64)> {
     let _ = child.kill();
     let _ = child.wait();
     result
+}
+
+/// User-space instructions `server` executes per echoed message of `load`: the server runs
+/// under callgrind twice, echoing `count` and then `3 * count` messages; the difference of the
+/// two totals over `2 * count` leaves out start-up, handshakes and shutdown.
+fn instructions_per_message(
+    server: &Server,
+    wsharp: &Path,
+    load: &Load,
+    count: u64,
+) -> Option<f64> {
+    let short = callgrind_total(server, wsharp, load, count)?;
+    let long = callgrind_total(server, wsharp, load, 3 * count)?;
+    Some((long.checked_sub(short)?) as f64 / (2 * count) as f64)
+}
+
+/// Runs `server` under callgrind for one `wsharp bench --count count` and returns the total
+/// instructions it executed.
+fn callgrind_total(server: &Server, wsharp: &Path, load: &Load, count: u64) -> Option<u64> {
+    let out = std::env::temp_dir().join(format!(
+        "wsharp-suite-callgrind-{}-{}.out",
+        std::process::id(),
+        server.name
+    ));
+    let mut valgrind = Server {
+        name: server.name,
+        program: PathBuf::from("valgrind"),
+        args: vec![
+            "--tool=callgrind".into(),
+            format!("--callgrind-out-file={}", out.display()),
+            server.program.display().to_string(),
+        ],
+    };
+    valgrind.args.extend(server.args.iter().cloned());
+    let (mut child, addr) = start_server(&valgrind, false)?;
+    let mut cmd = Command::new(wsharp);
+    cmd.args(["--quiet", "bench", "--json"])
+        .arg(format!("ws://{addr}/"))
+        .args(["--connections", &load.connections.to_string()])
+        .args(["--size", &load.size.to_string()])
+        .args(["--depth", &load.depth.to_string()])
+        .args(["--count", &count.to_string()])
+        .args(["--duration", "120"]);
+    let echoed = run_json(cmd, 120.0).and_then(|json| json["messages"].as_u64());
+    // SIGTERM: callgrind writes its totals as the program ends.
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&out).ok();
+    let _ = std::fs::remove_file(&out);
+    if echoed != Some(count) {
+        return None;
+    }
+    text?
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
