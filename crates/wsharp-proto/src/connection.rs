@@ -25,6 +25,11 @@ const COPY_MAX: usize = 4096;
 /// A partial frame of at most this many bytes, held while the transport would block, is moved
 /// to a buffer of its own size so that the read buffer goes back to the pool.
 const COMPACT_MAX: usize = 4096;
+/// Room offered past the end of a large frame. A read then comes back short when the frame is
+/// all the socket holds, which tells the I/O layer the socket is drained (tokio then skips the
+/// read that would only find it empty); when more is there, at most this many bytes of the
+/// next frame land in this frame's buffer, and move with the next read's room.
+const READ_SLACK: usize = 64;
 
 /// Where the connection is in its life (RFC 6455 §4, §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,9 +293,11 @@ impl Connection {
 
     /// [`recv_buffer`](Self::recv_buffer)'s spare room as the next read should fill it: all
     /// of it, but while a frame larger than [`Config::read_buffer_size`] arrives, only up to
-    /// that frame's end, and between such frames one frame's worth. Each large frame then
-    /// arrives whole in a buffer of its own size and leaves without a copy, where a read that
-    /// ran into the next frame would make the buffer grow (and copy) for its tail.
+    /// 64 bytes past that frame's end, and between such frames one frame's worth and 64 bytes.
+    /// Each large frame then arrives in a buffer of its own size and leaves without a copy,
+    /// where a read that ran far into the next frame would make the buffer grow (and copy) for
+    /// its tail; the 64 bytes make a read short when the socket holds no more, so that the
+    /// I/O layer knows it is drained without another read.
     pub fn recv_room(&mut self) -> bytes::buf::Limit<&mut BytesMut> {
         let limit = self.prepare_read();
         bytes::BufMut::limit(&mut self.rbuf, limit)
@@ -312,12 +319,15 @@ impl Connection {
                     .saturating_sub(self.rbuf.len())
                     .min(self.rbuf.len().max(read_size));
                 if header.payload_len as usize > read_size {
-                    (rest, rest)
+                    (rest + READ_SLACK, rest + READ_SLACK)
                 } else {
                     (read_size, usize::MAX)
                 }
             }
-            None if self.large_frame > 0 => (self.large_frame, self.large_frame),
+            None if self.large_frame > 0 => {
+                let room = self.large_frame + READ_SLACK;
+                (room, room)
+            }
             None => (read_size, usize::MAX),
         };
         if self.rbuf.capacity() == 0 {
@@ -343,13 +353,13 @@ impl Connection {
             buf.clear();
             crate::pool::give(buf, read_size);
         }
-        if self.fragments.is_empty() {
+        if self.fragments.is_empty() && self.fragments.capacity() > 0 {
             self.fragments = BytesMut::new();
         }
         if self.inflated().is_some_and(Vec::is_empty) {
             self.drop_inflated();
         }
-        if self.events.is_empty() {
+        if self.events.is_empty() && self.events.capacity() > 0 {
             self.events = VecDeque::new();
         }
         if self.out.len == 0 {
@@ -409,6 +419,7 @@ impl Connection {
 
     /// The next event, if any: parses received frames until one completes a message, a
     /// close, or a failure, or the buffered bytes run out.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         if let Some(event) = self.events.pop_front() {
             return Some(event);

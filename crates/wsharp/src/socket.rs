@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 
 /// The next message the core has for the application, with closes and failures logged.
 /// A failure is to be reported once the close frame it queued is written.
+#[inline]
 pub(crate) fn next_event(conn: &mut Connection) -> Option<Result<Message, ProtocolError>> {
     Some(match conn.poll_event()? {
         Event::Message(m) => Ok(m),
