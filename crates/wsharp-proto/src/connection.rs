@@ -258,6 +258,19 @@ impl Connection {
         )
     }
 
+    /// Whether the close handshake completed: both close frames were exchanged and the
+    /// connection did not fail. Nothing more is due from the peer, so a server may then close
+    /// the transport at once instead of reading until the peer's end of stream (RFC 6455 §7.1.1:
+    /// the server closes the TCP connection first).
+    pub fn is_close_handshake_done(&self) -> bool {
+        self.closed
+            && self.sent_close
+            && self
+                .ending
+                .as_ref()
+                .is_some_and(|e| e.peer_close.is_some() && e.failure.is_none())
+    }
+
     /// Why we failed the connection, if we did.
     pub fn failure(&self) -> Option<&ProtocolError> {
         self.ending.as_ref().and_then(|e| e.failure.as_ref())

@@ -348,6 +348,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     }
                     self.shutdown_done = true;
                 }
+                if self.conn.role() == Role::Server && self.conn.is_close_handshake_done() {
+                    // Both close frames are through and our FIN is out: nothing more is due
+                    // from the client, so end without waiting for its FIN (one read and one
+                    // wakeup fewer per connection).
+                    self.finished = true;
+                    return Poll::Ready(None);
+                }
             } else if write.is_pending()
                 && self.conn.transmit_len() >= self.conn.config().write_high_water
             {

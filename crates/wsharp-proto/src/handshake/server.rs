@@ -3,7 +3,7 @@ use http::header::{
     CONNECTION, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
     SEC_WEBSOCKET_VERSION, UPGRADE,
 };
-use http::{HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
 
 use super::key::{accept_key, is_valid_key};
 use super::{HandshakeError, header_has_token, header_list};
@@ -15,9 +15,10 @@ use crate::config::Limits;
 /// [`HandshakeError::TooManyHeaders`] over `limits.max_headers`, [`HandshakeError::Malformed`]
 /// for anything httparse or `http` refuses.
 pub fn parse_request(head: &[u8], limits: &Limits) -> Result<Request<()>, HandshakeError> {
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(head) {
+    // Room for the headers, left uninitialised: httparse fills what it uses.
+    let mut headers: Vec<httparse::Header<'_>> = Vec::with_capacity(limits.max_headers);
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(head, headers.spare_capacity_mut()) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
             return Err(HandshakeError::Malformed("incomplete head".into()));
@@ -29,20 +30,30 @@ pub fn parse_request(head: &[u8], limits: &Limits) -> Result<Request<()>, Handsh
         }
         Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
     }
-    let mut builder = Request::builder()
-        .method(req.method.unwrap_or_default())
-        .uri(req.path.unwrap_or_default())
-        .version(if req.version == Some(1) {
-            Version::HTTP_11
-        } else {
-            Version::HTTP_10
-        });
+    let malformed = |e: &dyn std::fmt::Display| HandshakeError::Malformed(e.to_string());
+    // Built in place rather than through `http`'s builder, which moves the whole request at
+    // every header.
+    let mut request = Request::new(());
+    *request.method_mut() =
+        Method::from_bytes(req.method.unwrap_or_default().as_bytes()).map_err(|e| malformed(&e))?;
+    *request.uri_mut() = req
+        .path
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| malformed(&e))?;
+    *request.version_mut() = if req.version == Some(1) {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    let headers = request.headers_mut();
+    headers.reserve(req.headers.len());
     for h in req.headers.iter() {
-        builder = builder.header(h.name, h.value);
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| malformed(&e))?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|e| malformed(&e))?;
+        headers.append(name, value);
     }
-    builder
-        .body(())
-        .map_err(|e| HandshakeError::Malformed(e.to_string()))
+    Ok(request)
 }
 
 /// What a valid upgrade request asks for.
@@ -105,17 +116,24 @@ pub fn accept_response(
     upgrade: &UpgradeRequest,
     protocol: Option<&str>,
 ) -> Result<Response<()>, HandshakeError> {
-    let mut builder = Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(UPGRADE, "websocket")
-        .header(CONNECTION, "Upgrade")
-        .header(SEC_WEBSOCKET_ACCEPT, &upgrade.accept);
+    let invalid =
+        |e: http::header::InvalidHeaderValue| HandshakeError::InvalidRequest(e.to_string());
+    let mut resp = Response::new(());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = resp.headers_mut();
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(
+        SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&upgrade.accept).map_err(invalid)?,
+    );
     if let Some(p) = protocol {
-        builder = builder.header(SEC_WEBSOCKET_PROTOCOL, p);
+        headers.insert(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_str(p).map_err(invalid)?,
+        );
     }
-    builder
-        .body(())
-        .map_err(|e| HandshakeError::InvalidRequest(e.to_string()))
+    Ok(resp)
 }
 
 /// The response that refuses a request for `error`: its status, `Connection: close`, and for a

@@ -223,3 +223,35 @@ async fn a_queue_echo_stops_reading_from_a_peer_that_does_not_read() {
     );
     server.abort();
 }
+
+#[tokio::test]
+async fn server_ends_after_the_close_handshake_without_waiting_for_the_clients_fin() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = wsharp::accept(tcp).await.unwrap();
+        let mut seen = Vec::new();
+        while let Some(m) = ws.recv().await {
+            seen.push(m.unwrap());
+        }
+        (seen, ws.close_status())
+    });
+    let mut peer = raw_client(addr).await;
+    let mut close = client_frame(0x88, &[0x03, 0xe8]);
+    close.splice(0..0, client_frame(0x81, b"last"));
+    peer.write_all(&close).await.unwrap();
+    // The client keeps its side open: the server's recv ends on the close handshake alone,
+    // long before the close timeout (5 s) would end it.
+    let (seen, status) = tokio::time::timeout(Duration::from_secs(2), server)
+        .await
+        .expect("the server waited for the client's FIN")
+        .unwrap();
+    assert_eq!(seen[0], Message::text("last"));
+    assert!(matches!(seen[1], Message::Close(Some(ref f)) if f.code == CloseCode::NORMAL));
+    assert_eq!(status.unwrap().0, CloseCode::NORMAL);
+    // The server closed the TCP connection first, after its close frame.
+    let mut got = Vec::new();
+    bounded(peer.read_to_end(&mut got)).await.unwrap();
+    assert_eq!(got, [0x88, 2, 0x03, 0xe8]);
+}
