@@ -322,23 +322,7 @@ fn main() -> ExitCode {
                 })
                 .collect();
             problems += cells.iter().filter(|c| c.is_none()).count();
-            let ratios: Vec<String> = cells[1..]
-                .iter()
-                .map(|c| match (cells[0], c) {
-                    (Some(a), Some(b)) if *b > 0.0 => format!("{:.2}", a / b),
-                    _ => "missing".into(),
-                })
-                .collect();
-            let values: Vec<String> = cells
-                .iter()
-                .map(|c| c.map_or_else(|| "missing".into(), |v| format!("{v:.0}")))
-                .collect();
-            println!(
-                "| {} | {} | {} |",
-                load.label(),
-                ratios.join(" | "),
-                values.join(" | ")
-            );
+            print_row(&load.label(), &cells, 0);
         }
     }
     if problems > 0 {
@@ -673,23 +657,31 @@ fn print_table(
 ) {
     header(servers, unit);
     for (l, load) in loads.iter().enumerate() {
-        let cell = |s: usize| median(&runs[s][l]).and_then(|f| value(&f));
-        let ratios: Vec<String> = (1..servers.len())
-            .map(|s| match (cell(0), cell(s)) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-                _ => "missing".into(),
-            })
+        let cells: Vec<Option<f64>> = (0..servers.len())
+            .map(|s| median(&runs[s][l]).and_then(|f| value(&f)))
             .collect();
-        let values: Vec<String> = (0..servers.len())
-            .map(|s| cell(s).map_or_else(|| "missing".into(), |v| format!("{v:.digits$}")))
-            .collect();
-        println!(
-            "| {} | {} | {} |",
-            load.label(),
-            ratios.join(" | "),
-            values.join(" | ")
-        );
+        print_row(&load.label(), &cells, digits);
     }
+}
+
+/// One table row: wsharp's (the first cell's) ratio to each other cell, then the values.
+fn print_row(label: &str, cells: &[Option<f64>], digits: usize) {
+    let ratios: Vec<String> = cells[1..]
+        .iter()
+        .map(|c| match (cells[0], *c) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+            _ => "missing".into(),
+        })
+        .collect();
+    let values: Vec<String> = cells
+        .iter()
+        .map(|c| c.map_or_else(|| "missing".into(), |v| format!("{v:.digits$}")))
+        .collect();
+    println!(
+        "| {label} | {} | {} |",
+        ratios.join(" | "),
+        values.join(" | ")
+    );
 }
 
 fn print_rates(servers: &[Server], loads: &[Load], runs: &Runs, unit: &str) {
