@@ -439,10 +439,7 @@ impl Connection {
         }
         if self.rbuf.is_empty() {
             // Nothing to parse (a frame's header alone takes two bytes).
-            if self.rbuf.capacity() > 4 * self.read_size() {
-                // Grown by a large frame: not kept once empty.
-                self.rbuf = BytesMut::new();
-            }
+            self.drop_grown_buffer();
             return None;
         }
         // The common case, a message, comes back directly rather than through the queue.
@@ -558,6 +555,13 @@ impl Connection {
         self.out.advance(n);
     }
 
+    /// Frees an empty receive buffer that a large frame grew past four reads' worth.
+    fn drop_grown_buffer(&mut self) {
+        if self.rbuf.capacity() > 4 * self.read_size() {
+            self.rbuf = BytesMut::new();
+        }
+    }
+
     /// Parses buffered frames: until an event is ready when `one_event` (it is returned, or
     /// queued if it came from a failure), else all of them (their events queued).
     fn process(&mut self, one_event: bool) -> Option<Event> {
@@ -578,9 +582,8 @@ impl Connection {
                     self.config.limits.max_frame_size,
                 ) {
                     Ok(None) => {
-                        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * self.read_size() {
-                            // Grown by a large frame: not kept once empty.
-                            self.rbuf = BytesMut::new();
+                        if self.rbuf.is_empty() {
+                            self.drop_grown_buffer();
                         }
                         return None;
                     }

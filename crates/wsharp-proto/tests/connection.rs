@@ -882,7 +882,7 @@ fn reads_of_large_frames_end_near_frame_boundaries() {
         if got > 0 {
             // After the first frame, a read runs at most 64 bytes into the next frame...
             let frame_end = (at / frame.len() + 1) * frame.len();
-            overrun = overrun.max((at + n).saturating_sub(frame_end) % frame.len());
+            overrun = overrun.max((at + n).saturating_sub(frame_end));
             // ... and is never offered exactly the rest of its frame: a socket holding only
             // that frame then gives a short read, which tells that it is drained.
             assert_ne!(offered, frame_end - at, "at {at}");

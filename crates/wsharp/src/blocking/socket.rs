@@ -3,7 +3,7 @@
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
-use wsharp_proto::{CloseCode, CloseFrame, Config, Connection, Message, State};
+use wsharp_proto::{CloseCode, CloseFrame, Config, Connection, Message, Role, State};
 
 use super::{Stream, is_timeout};
 use crate::error::{Error, Result};
@@ -243,6 +243,15 @@ impl<S: Stream> WebSocket<S> {
                     self.finished = true;
                     return None;
                 }
+            }
+            if state == State::Closed
+                && self.conn.role() == Role::Server
+                && self.conn.is_close_handshake_done()
+            {
+                // As the async socket: after a clean close handshake nothing more is due from
+                // the client, so a server ends without waiting for its FIN.
+                self.finished = true;
+                return None;
             }
             let close_deadline = self.close_deadline.filter(|_| state != State::Open);
             let wait_until = match (deadline, close_deadline) {

@@ -332,3 +332,39 @@ fn an_unreachable_host_is_an_io_error() {
         Err(Error::InvalidUrl(_))
     ));
 }
+
+#[test]
+fn blocking_server_ends_after_the_close_handshake_without_the_clients_fin() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut ws = ServerBuilder::new().accept_blocking(tcp).unwrap();
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        while let Some(m) = ws.recv() {
+            seen.push(m.unwrap());
+        }
+        (started.elapsed(), seen)
+    });
+    let mut peer = TcpStream::connect(addr).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    peer.write_all(format!("{UPGRADE}\r\n").as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        peer.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    peer.write_all(&crate::util::client_frame(0x88, &[0x03, 0xe8]))
+        .unwrap();
+    // The client keeps its side open; the server ends on the handshake alone, well before the
+    // close timeout (5 s), and closes TCP first, after its close frame.
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    assert_eq!(got, [0x88, 2, 0x03, 0xe8]);
+    let (elapsed, seen) = server.join().unwrap();
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert!(matches!(&seen[..], [Message::Close(Some(f))] if f.code == CloseCode::NORMAL));
+}
