@@ -32,13 +32,21 @@ impl CloseCode {
     pub const MANDATORY_EXTENSION: Self = Self(1010);
     /// 1011: the server met an unexpected condition.
     pub const INTERNAL_ERROR: Self = Self(1011);
+    /// 1012: the server is restarting; a client may reconnect (IANA registry).
+    pub const SERVICE_RESTART: Self = Self(1012);
+    /// 1013: try again later, the server is overloaded (IANA registry).
+    pub const TRY_AGAIN_LATER: Self = Self(1013);
+    /// 1014: a gateway or proxy got an invalid response from the upstream server (IANA registry).
+    pub const BAD_GATEWAY: Self = Self(1014);
     /// 1015: the TLS handshake failed. Never sent on the wire.
     pub const TLS_HANDSHAKE: Self = Self(1015);
 
-    /// Whether this code may appear in a close frame on the wire (RFC 6455 §7.4.1, §7.4.2):
-    /// 1000-1003, 1007-1011, and 3000-4999.
+    /// Whether this code may appear in a close frame on the wire (RFC 6455 §7.4.1, §7.4.2, and
+    /// IANA's WebSocket close code registry): 1000-1003, 1007-1014, and 3000-4999. Refused:
+    /// 1004 (reserved), 1005, 1006 and 1015 (never on the wire), and the unassigned rest of
+    /// 0-2999.
     pub fn is_sendable(self) -> bool {
-        matches!(self.0, 1000..=1003 | 1007..=1011 | 3000..=4999)
+        matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
 }
 
@@ -128,12 +136,12 @@ mod rfc6455_7_4_close_codes {
     #[test]
     fn sendable_ranges() {
         for ok in [
-            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999,
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999,
         ] {
             assert!(CloseCode(ok).is_sendable(), "{ok}");
         }
         for bad in [
-            0, 999, 1004, 1005, 1006, 1012, 1015, 1016, 2999, 5000, 65535,
+            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
         ] {
             assert!(!CloseCode(bad).is_sendable(), "{bad}");
         }
@@ -164,8 +172,21 @@ mod rfc6455_7_4_close_codes {
     }
 
     #[test]
+    fn registered_codes_1012_to_1014_are_received_and_sent() {
+        for code in [1012u16, 1013, 1014] {
+            let payload = Bytes::from(code.to_be_bytes().to_vec());
+            let frame = CloseFrame::parse(payload).unwrap().unwrap();
+            assert_eq!(frame.code, CloseCode(code));
+            assert!(CloseFrame::new(CloseCode(code), "restart").is_ok());
+        }
+        assert_eq!(CloseCode::SERVICE_RESTART, CloseCode(1012));
+        assert_eq!(CloseCode::TRY_AGAIN_LATER, CloseCode(1013));
+        assert_eq!(CloseCode::BAD_GATEWAY, CloseCode(1014));
+    }
+
+    #[test]
     fn api_refuses_reserved_codes_and_long_reasons() {
-        for code in [1005, 1006, 1015] {
+        for code in [1004, 1005, 1006, 1015, 1016, 2999] {
             assert!(CloseFrame::new(CloseCode(code), "").is_err());
         }
         assert!(CloseFrame::new(CloseCode::NORMAL, &"a".repeat(123)).is_ok());

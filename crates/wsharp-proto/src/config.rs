@@ -26,6 +26,11 @@ pub struct Limits {
     pub max_handshake_size: usize,
     /// Most header lines in a handshake. Default 100. Over it: 431 or an error.
     pub max_headers: usize,
+    /// Most frames one data message may arrive in, empty ones included. Default 131 072:
+    /// twice what Autobahn's largest case sends (4 MiB in 64-byte fragments) and what
+    /// websocket-sharp needs for 64 MiB in its 1016-byte fragments. Over it: close 1009. It
+    /// bounds the work a peer can cause with a stream of tiny fragments.
+    pub max_fragments: usize,
 }
 
 impl Default for Limits {
@@ -35,6 +40,7 @@ impl Default for Limits {
             max_message_size: 64 << 20,
             max_handshake_size: 16 << 10,
             max_headers: 100,
+            max_fragments: 1 << 17,
         }
     }
 }
@@ -63,6 +69,12 @@ impl Limits {
         self.max_headers = count;
         self
     }
+
+    /// Sets [`Limits::max_fragments`] (`0` is treated as `1`: a message has at least one frame).
+    pub fn max_fragments(mut self, count: usize) -> Self {
+        self.max_fragments = count;
+        self
+    }
 }
 
 /// Settings of one connection.
@@ -72,14 +84,23 @@ pub struct Config {
     /// Size limits.
     pub limits: Limits,
     /// Split outgoing data messages into frames of at most this many payload bytes. Default
-    /// `None`: one frame per message. (websocket-sharp fragments at 1016 bytes.)
+    /// `None`: one frame per message. (websocket-sharp fragments at 1016 bytes.) `Some(0)` is
+    /// treated as `Some(1)`.
     pub fragment_size: Option<usize>,
     /// Hand received pings and pongs to the application (websocket-sharp's `EmitOnPing`).
     /// Pings are answered either way. Default `false`.
     pub emit_control_frames: bool,
     /// How long to wait for the peer's close frame (and, as a client, for the server to close
-    /// the TCP connection) after ours. Default 5 s. Enforced by the I/O layer.
+    /// the TCP connection) after ours. Default 5 s. Kept by the connection
+    /// ([`Connection::poll_timeout`](crate::Connection::poll_timeout)).
     pub close_timeout: Duration,
+    /// Keepalive: after this long without a frame from the peer, send it a ping. Default
+    /// `None` (off). Kept by the connection, in every role and I/O layer.
+    pub keepalive_interval: Option<Duration>,
+    /// Keepalive: how long after its ping the peer may stay silent before the connection fails
+    /// with 1011 (keepalive timeout). Default `None`: as long as the interval. So a dead peer
+    /// is found within interval + timeout.
+    pub keepalive_timeout: Option<Duration>,
     /// How long the whole opening handshake may take. Default 10 s. Enforced by the I/O layer.
     pub handshake_timeout: Duration,
     /// Outgoing bytes buffered before `send` waits for the socket to drain. Default 1 MiB.
@@ -97,6 +118,8 @@ impl Default for Config {
             fragment_size: None,
             emit_control_frames: false,
             close_timeout: Duration::from_secs(5),
+            keepalive_interval: None,
+            keepalive_timeout: None,
             handshake_timeout: Duration::from_secs(10),
             write_high_water: 1 << 20,
             read_buffer_size: 64 << 10,
@@ -126,6 +149,18 @@ impl Config {
     /// Sets [`Config::close_timeout`].
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::keepalive_interval`].
+    pub fn keepalive_interval(mut self, interval: Option<Duration>) -> Self {
+        self.keepalive_interval = interval;
+        self
+    }
+
+    /// Sets [`Config::keepalive_timeout`].
+    pub fn keepalive_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.keepalive_timeout = timeout;
         self
     }
 

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use rand::RngCore;
@@ -12,6 +13,7 @@ use crate::config::{Config, Role};
 use crate::deflate::{Deflate, Deflater, Inflater, Negotiated};
 use crate::error::{ProtocolError, SendError};
 use crate::frame::{FrameHeader, OpCode, apply_mask, encode_header, parse_header};
+use crate::growth::{grown_capacity, shrink_grown};
 use crate::message::{Message, Utf8Bytes};
 use crate::utf8::Utf8Validator;
 
@@ -30,6 +32,9 @@ const COMPACT_MAX: usize = 4096;
 /// read that would only find it empty); when more is there, at most this many bytes of the
 /// next frame land in this frame's buffer, and move with the next read's room.
 const READ_SLACK: usize = 64;
+/// Pongs queued but not yet taken by the transport, at most; past them only the latest ping is
+/// answered, once the output drains. Enough for Autobahn's burst of ten pings (case 2.10).
+const MAX_UNSENT_PONGS: u8 = 16;
 
 /// Where the connection is in its life (RFC 6455 §4, §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +93,10 @@ pub struct Connection {
     /// The kind of the data message being received, if one is open.
     message: Option<OpCode>,
     message_size: u64,
-    fragments: BytesMut,
+    /// Frames of the data message being received so far.
+    message_frames: usize,
+    /// The fragments of the uncompressed message being received, joined.
+    fragments: Vec<u8>,
     utf8: Utf8Validator,
     events: VecDeque<Event>,
     out: Outgoing,
@@ -103,6 +111,28 @@ pub struct Connection {
     /// The size of the last frame received (header included) if it exceeded the read size, at
     /// most 16 times that: the room offered between frames.
     large_frame: usize,
+    /// Pongs queued since the output last drained.
+    pongs_unsent: u8,
+    /// Deadlines and what they wait for; allocated once a timer is armed or a ping is held.
+    timers: Option<Box<Timers>>,
+}
+
+/// The connection's clock-driven state: the close timeout and the keepalive. Time comes in as
+/// arguments; nothing here reads a clock.
+#[derive(Debug, Default)]
+struct Timers {
+    /// When the close handshake gives up, or, once closed, the wait for the transport's end.
+    close_deadline: Option<Instant>,
+    /// The keepalive's next check.
+    keepalive_at: Option<Instant>,
+    /// A keepalive ping is out, sent at the last check.
+    ping_outstanding: bool,
+    /// Frames arrived since the last keepalive check.
+    heard: bool,
+    /// Nothing more is to be waited for: the close timeout passed or the peer was found dead.
+    expired: bool,
+    /// The latest ping not answered yet because earlier pongs wait in the output.
+    held_ping: Option<Bytes>,
 }
 
 /// The peer's close frame and our failure, once there is one.
@@ -148,7 +178,8 @@ impl Connection {
             frame: None,
             message: None,
             message_size: 0,
-            fragments: BytesMut::new(),
+            message_frames: 0,
+            fragments: Vec::new(),
             utf8: Utf8Validator::new(),
             events: VecDeque::new(),
             out: Outgoing::default(),
@@ -159,7 +190,99 @@ impl Connection {
             deflate: None,
             compressed: false,
             large_frame: 0,
+            pongs_unsent: 0,
+            timers: None,
         }
+    }
+
+    fn timers_mut(&mut self) -> &mut Timers {
+        self.timers.get_or_insert_with(Box::default)
+    }
+
+    /// Notes that the peer sent something (the keepalive's sign of life).
+    #[inline]
+    fn heard(&mut self) {
+        if let Some(t) = self.timers.as_mut() {
+            t.heard = true;
+        }
+    }
+
+    /// Whether [`poll_timeout`](Self::poll_timeout) may return a deadline: `false` while the
+    /// connection is open without keepalive, so that a driver need not read the clock.
+    #[inline]
+    pub fn needs_time(&self) -> bool {
+        self.config.keepalive_interval.is_some() || self.sent_close || self.closed
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due, if ever. `now` starts the
+    /// timers that start now: the keepalive on the first call ([`Config::keepalive_interval`]),
+    /// the close timeout once the connection leaves [`State::Open`] ([`Config::close_timeout`]:
+    /// it bounds the close handshake and then the wait for the transport's end). Call it after
+    /// every other call, and sleep until the instant it returns.
+    pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        let open = !self.sent_close && !self.closed;
+        if open {
+            let interval = self.config.keepalive_interval?;
+            let t = self.timers_mut();
+            return Some(*t.keepalive_at.get_or_insert_with(|| later(now, interval)));
+        }
+        let close_timeout = self.config.close_timeout;
+        let t = self.timers_mut();
+        if t.expired {
+            return None;
+        }
+        Some(
+            *t.close_deadline
+                .get_or_insert_with(|| later(now, close_timeout)),
+        )
+    }
+
+    /// Time passed: acts on the deadlines that `now` reached. The close timeout fails a close
+    /// handshake the peer never finished ([`ProtocolError::CloseTimeout`]) and, once closed,
+    /// ends the wait for the transport ([`is_expired`](Self::is_expired)). The keepalive sends
+    /// a ping after [`Config::keepalive_interval`] without a frame from the peer, and fails the
+    /// connection with 1011 ([`ProtocolError::KeepaliveTimeout`]) if nothing arrives within
+    /// [`Config::keepalive_timeout`] of it. Drain [`poll_event`](Self::poll_event) and the
+    /// output after it.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(t) = self.timers.as_mut() else {
+            return;
+        };
+        if t.close_deadline.is_some_and(|d| now >= d) {
+            t.close_deadline = None;
+            t.expired = true;
+            if !self.closed {
+                self.closed = true;
+                self.events
+                    .push_back(Event::Failed(ProtocolError::CloseTimeout));
+            }
+            return;
+        }
+        if self.sent_close || self.closed || t.keepalive_at.is_none_or(|at| now < at) {
+            return;
+        }
+        let interval = self.config.keepalive_interval.unwrap_or_default();
+        let timeout = self.config.keepalive_timeout.unwrap_or(interval);
+        let heard = std::mem::take(&mut t.heard);
+        if heard {
+            t.ping_outstanding = false;
+            t.keepalive_at = Some(later(now, interval));
+        } else if t.ping_outstanding {
+            // The peer is gone: say so, and do not wait for an answer to our close.
+            t.expired = true;
+            self.fail(ProtocolError::KeepaliveTimeout);
+        } else {
+            t.ping_outstanding = true;
+            t.keepalive_at = Some(later(now, timeout));
+            self.write_frame(OpCode::Ping, true, Bytes::new());
+        }
+    }
+
+    /// Whether there is nothing more to wait for: the close timeout passed (after the close
+    /// handshake, it bounds the wait for the peer to end the transport) or the keepalive found
+    /// the peer dead. Write what output the transport takes at once, then drop it.
+    pub fn is_expired(&self) -> bool {
+        self.timers.as_ref().is_some_and(|t| t.expired)
     }
 
     /// Turns on permessage-deflate as negotiated in the handshake, with `settings`' level and
@@ -367,7 +490,7 @@ impl Connection {
             crate::pool::give(buf, read_size);
         }
         if self.fragments.is_empty() && self.fragments.capacity() > 0 {
-            self.fragments = BytesMut::new();
+            self.fragments = Vec::new();
         }
         if self.inflated().is_some_and(Vec::is_empty) {
             self.drop_inflated();
@@ -406,6 +529,7 @@ impl Connection {
         if self.closed {
             return;
         }
+        self.heard();
         self.rbuf.extend_from_slice(data);
     }
 
@@ -418,15 +542,6 @@ impl Connection {
                 self.events
                     .push_back(Event::Failed(ProtocolError::ResetWithoutClosingHandshake));
             }
-        }
-    }
-
-    /// The close timeout fired: the peer never answered our close frame.
-    pub fn handle_close_timeout(&mut self) {
-        if !self.closed {
-            self.closed = true;
-            self.events
-                .push_back(Event::Failed(ProtocolError::CloseTimeout));
         }
     }
 
@@ -502,7 +617,10 @@ impl Connection {
             .deflate
             .as_ref()
             .is_some_and(|d| d.deflater.is_some() && len >= d.threshold);
-        let fragments = self.config.fragment_size.is_some_and(|size| len > size);
+        let fragments = self
+            .config
+            .fragment_size
+            .is_some_and(|size| len > size.max(1));
         if self.role == Role::Server && !compresses && !fragments {
             let room = self.read_size();
             self.out.ready_tail(room);
@@ -553,6 +671,15 @@ impl Connection {
     /// Marks `n` bytes of the pending output as written.
     pub fn advance_transmit(&mut self, n: usize) {
         self.out.advance(n);
+        if self.out.len == 0 {
+            self.pongs_unsent = 0;
+            if let Some(payload) = self.timers.as_mut().and_then(|t| t.held_ping.take())
+                && !self.sent_close
+            {
+                self.write_frame(OpCode::Pong, true, payload);
+                self.pongs_unsent = 1;
+            }
+        }
     }
 
     /// Frees an empty receive buffer that a large frame grew past four reads' worth.
@@ -592,6 +719,7 @@ impl Connection {
                         continue;
                     }
                     Ok(Some((header, len))) => {
+                        self.heard();
                         let read_size = self.read_size();
                         let total = len.saturating_add(header.payload_len as usize);
                         self.large_frame = if total > read_size {
@@ -618,6 +746,7 @@ impl Connection {
             let len = header.payload_len as usize;
             let available = (self.rbuf.len() - skip).min(len);
             if available > processed {
+                self.heard();
                 let fresh = &mut self.rbuf[skip + processed..skip + available];
                 if let Some(mask) = header.mask {
                     apply_mask(fresh, mask, processed);
@@ -681,6 +810,7 @@ impl Connection {
                 }
                 self.message = Some(header.opcode);
                 self.message_size = header.payload_len;
+                self.message_frames = 1;
                 self.utf8 = Utf8Validator::new();
             }
             OpCode::Continuation => {
@@ -691,7 +821,12 @@ impl Connection {
                 if size > max as u64 {
                     return Err(ProtocolError::MessageTooBig { size, max });
                 }
+                let max_frames = self.config.limits.max_fragments.max(1);
+                if self.message_frames >= max_frames {
+                    return Err(ProtocolError::TooManyFragments { max: max_frames });
+                }
                 self.message_size = size;
+                self.message_frames += 1;
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => {}
         }
@@ -702,10 +837,18 @@ impl Connection {
     fn end_frame(&mut self, header: &FrameHeader, payload: Bytes) -> Option<Event> {
         match header.opcode {
             OpCode::Ping => {
-                // A peer that floods pings without reading our pongs gets no more of them once
-                // the write high-water mark is passed (RFC 6455 §5.5.3 lets us skip pongs).
-                if !self.sent_close && self.out.len < self.config.write_high_water {
-                    self.write_frame(OpCode::Pong, true, payload.clone());
+                // RFC 6455 §5.5.3 lets us answer only the latest of pings not yet answered:
+                // past a few pongs the output has not taken, the latest ping waits for it to
+                // drain, so a ping flood from a peer that does not read costs no memory.
+                if !self.sent_close {
+                    if self.pongs_unsent < MAX_UNSENT_PONGS
+                        && self.out.len < self.config.write_high_water
+                    {
+                        self.write_frame(OpCode::Pong, true, payload.clone());
+                        self.pongs_unsent += 1;
+                    } else {
+                        self.timers_mut().held_ping = Some(payload.clone());
+                    }
                 }
                 self.config
                     .emit_control_frames
@@ -730,7 +873,7 @@ impl Connection {
                     }
                     self.closed = true;
                     self.message = None;
-                    self.fragments = BytesMut::new();
+                    self.fragments = Vec::new();
                     self.drop_inflated();
                     self.ending_mut().peer_close = Some(frame.clone());
                     Some(Event::Close(frame))
@@ -749,7 +892,9 @@ impl Connection {
                     payload
                 } else {
                     self.append_fragment(&payload);
-                    std::mem::take(&mut self.fragments).freeze()
+                    let mut joined = std::mem::take(&mut self.fragments);
+                    shrink_grown(&mut joined);
+                    Bytes::from(joined)
                 };
                 self.deliver(kind == Some(OpCode::Text), data)
             }
@@ -764,7 +909,16 @@ impl Connection {
                 self.fail(ProtocolError::InvalidUtf8);
                 return None;
             }
-            Message::Text(Utf8Bytes::from_validated(data))
+            #[allow(
+                unsafe_code,
+                reason = "the bytes were validated incrementally as they arrived"
+            )]
+            // SAFETY: every byte of `data` went through `self.utf8` (raw frames as they were
+            // unmasked, compressed ones as they were inflated) and `finish` just confirmed that
+            // the message ends on a character boundary.
+            unsafe {
+                Message::Text(Utf8Bytes::from_utf8_unchecked(data))
+            }
         } else {
             Message::Binary(data)
         };
@@ -791,19 +945,35 @@ impl Connection {
         if !fin {
             return None;
         }
-        let data = Bytes::from(std::mem::take(&mut deflate.inflated));
+        let data = if deflate.inflated.len() <= COPY_MAX {
+            // Small messages are copied out: the buffer stays for the next message, and a kept
+            // message does not hold a buffer sized for growth.
+            let data = Bytes::copy_from_slice(&deflate.inflated);
+            deflate.inflated.clear();
+            data
+        } else {
+            let mut inflated = std::mem::take(&mut deflate.inflated);
+            shrink_grown(&mut inflated);
+            Bytes::from(inflated)
+        };
         self.message = None;
         self.compressed = false;
         self.deliver(text, data)
     }
 
-    /// Appends a fragment, growing the buffer by doubling but never past the message limit.
+    /// Appends a fragment; the buffer grows as [`grown_capacity`] says, never past the message
+    /// limit.
     fn append_fragment(&mut self, payload: &[u8]) {
         let needed = self.fragments.len() + payload.len();
         if needed > self.fragments.capacity() {
-            let grown = (self.fragments.capacity() * 2).min(self.config.limits.max_message_size);
+            let capacity = grown_capacity(
+                self.fragments.capacity(),
+                needed,
+                self.config.limits.max_message_size,
+            );
+            // Exact: `reserve` may double past what it is asked.
             self.fragments
-                .reserve(grown.max(needed) - self.fragments.len());
+                .reserve_exact(capacity - self.fragments.len());
         }
         self.fragments.extend_from_slice(payload);
     }
@@ -821,7 +991,7 @@ impl Connection {
         self.rbuf.clear();
         self.frame = None;
         self.message = None;
-        self.fragments = BytesMut::new();
+        self.fragments = Vec::new();
         self.compressed = false;
         self.drop_inflated();
         self.closed = true;
@@ -857,7 +1027,7 @@ impl Connection {
 
     /// Sends a data message's payload as one frame or fragments; `rsv` goes on the first.
     fn send_frames(&mut self, opcode: OpCode, payload: Bytes, rsv: u8) {
-        match self.config.fragment_size {
+        match self.config.fragment_size.map(|size| size.max(1)) {
             Some(size) if payload.len() > size => {
                 let (mut opcode, mut rsv) = (opcode, rsv);
                 let mut start = 0;
@@ -920,27 +1090,18 @@ pub struct PreparedMessage {
 }
 
 impl PreparedMessage {
-    /// Encodes `message`.
+    /// Encodes `message`, a text or binary message.
     ///
     /// # Errors
-    /// [`SendError::Invalid`] for a ping or pong over 125 bytes or an invalid close frame.
+    /// [`SendError::NotPreparable`] for a ping, pong or close: a close must go through each
+    /// connection's close handshake (so nothing follows it and the peer's answer is expected),
+    /// and control frames are per connection.
     pub fn new(message: Message) -> Result<Self, SendError> {
         let (opcode, payload) = match &message {
             Message::Text(t) => (OpCode::Text, t.clone().into_bytes()),
             Message::Binary(b) => (OpCode::Binary, b.clone()),
-            Message::Ping(b) | Message::Pong(b) if b.len() > 125 => {
-                return Err(ProtocolError::ControlPayloadTooBig(b.len()).into());
-            }
-            Message::Ping(b) => (OpCode::Ping, b.clone()),
-            Message::Pong(b) => (OpCode::Pong, b.clone()),
-            Message::Close(f) => {
-                if let Some(f) = f {
-                    CloseFrame::new(f.code, f.reason.as_str())?;
-                }
-                (
-                    OpCode::Close,
-                    f.as_ref().map_or_else(Bytes::new, CloseFrame::to_payload),
-                )
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {
+                return Err(SendError::NotPreparable);
             }
         };
         let header = FrameHeader {
@@ -968,6 +1129,12 @@ impl PreparedMessage {
     pub fn frame(&self) -> &Bytes {
         &self.frame
     }
+}
+
+/// `now + after`, or far in the future when that overflows.
+fn later(now: Instant, after: std::time::Duration) -> Instant {
+    now.checked_add(after)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(100 * 365 * 86_400))
 }
 
 /// A close reason cut to at most 123 bytes on a character boundary.

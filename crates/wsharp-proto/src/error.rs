@@ -52,6 +52,12 @@ pub enum ProtocolError {
         /// The limit.
         max: usize,
     },
+    /// A data message in more frames than the fragment limit.
+    #[error("message in more than {max} frames")]
+    TooManyFragments {
+        /// The limit.
+        max: usize,
+    },
     /// A text message or close reason that is not UTF-8.
     #[error("invalid UTF-8 in a text message or close reason")]
     InvalidUtf8,
@@ -87,10 +93,12 @@ impl ProtocolError {
         match self {
             Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
             Self::InvalidCompressedData(_) => CloseCode::INVALID_PAYLOAD,
-            Self::FrameTooBig { .. } | Self::MessageTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
-            Self::ResetWithoutClosingHandshake | Self::CloseTimeout | Self::KeepaliveTimeout => {
-                CloseCode::ABNORMAL
-            }
+            Self::FrameTooBig { .. }
+            | Self::MessageTooBig { .. }
+            | Self::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
+            Self::ResetWithoutClosingHandshake | Self::CloseTimeout => CloseCode::ABNORMAL,
+            // As Python `websockets` closes a connection whose pong never came.
+            Self::KeepaliveTimeout => CloseCode::INTERNAL_ERROR,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -103,6 +111,10 @@ pub enum SendError {
     /// A close frame was already sent: nothing more may follow it.
     #[error("the connection is closing or closed: nothing may be sent after a close frame")]
     SendAfterClosing,
+    /// Only text and binary messages can be prepared once for many connections; a close goes
+    /// through each connection's close handshake.
+    #[error("only text and binary messages can be prepared")]
+    NotPreparable,
     /// The close code or reason, or a control payload, was refused.
     #[error(transparent)]
     Invalid(#[from] ProtocolError),

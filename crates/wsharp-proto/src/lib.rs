@@ -30,7 +30,8 @@
 //!
 //! # Limits
 //! Every size the peer controls is bounded by [`Limits`], checked before memory is allocated:
-//! frames 16 MiB, messages 64 MiB, handshake heads 16 KiB and 100 headers by default.
+//! frames 16 MiB, messages 64 MiB, handshake heads 16 KiB and 100 headers by default. A message
+//! being received holds at most its limit plus [`growth::GROWTH_STEP_MAX`] while it grows.
 #![deny(unsafe_code)]
 
 pub mod close;
@@ -39,6 +40,7 @@ pub mod connection;
 pub mod deflate;
 pub mod error;
 pub mod frame;
+pub mod growth;
 pub mod handshake;
 pub mod message;
 pub mod pool;

@@ -13,7 +13,22 @@ pub struct Utf8Bytes(Bytes);
     reason = "the one place that skips a second UTF-8 check; see SAFETY"
 )]
 mod unchecked {
+    use bytes::Bytes;
+
     impl super::Utf8Bytes {
+        /// Wraps bytes without checking them (the receive path, after its incremental check).
+        ///
+        /// # Safety
+        /// `bytes` must be valid UTF-8: [`as_str`](Self::as_str) hands them out as a `str`
+        /// unchecked. Debug builds check it.
+        pub(crate) unsafe fn from_utf8_unchecked(bytes: Bytes) -> Self {
+            debug_assert!(
+                std::str::from_utf8(&bytes).is_ok(),
+                "Utf8Bytes::from_utf8_unchecked given invalid UTF-8"
+            );
+            Self(bytes)
+        }
+
         /// The text as a `str`.
         pub fn as_str(&self) -> &str {
             // SAFETY: every constructor of `Utf8Bytes` validates the bytes as UTF-8 or takes
@@ -27,12 +42,6 @@ impl Utf8Bytes {
     /// Text from a static string, without copying.
     pub const fn from_static(s: &'static str) -> Self {
         Self(Bytes::from_static(s.as_bytes()))
-    }
-
-    /// Wraps bytes whose UTF-8 the caller has validated (the receive path, after the incremental check).
-    pub(crate) fn from_validated(bytes: Bytes) -> Self {
-        debug_assert!(std::str::from_utf8(&bytes).is_ok());
-        Self(bytes)
     }
 
     /// The text as bytes.

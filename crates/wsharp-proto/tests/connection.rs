@@ -1,6 +1,7 @@
 //! The connection state machine, byte for byte: fault catalogue items 26-41 and 49.
 
 use std::io::IoSlice;
+use std::time::{Duration, Instant};
 
 use wsharp_proto::frame::{FrameHeader, OpCode, apply_mask, encode_header, parse_header};
 use wsharp_proto::{
@@ -287,19 +288,214 @@ fn fault_34_35_message_limit_across_fragments() {
 
 #[test]
 fn fault_36_ping_flood_without_draining_is_bounded() {
-    let high_water = 64 << 10;
-    let mut c = Connection::new(Role::Server, Config::default().write_high_water(high_water));
+    // Default limits: a peer that floods pings and never reads gets a few pongs, not one per
+    // ping (a pong is 2 bytes: 1 MiB of them would be half a million).
+    let mut c = server();
     let ping = client_frame(0x89, b"");
-    for _ in 0..200_000 {
-        c.handle_data(&ping);
+    let mut burst = Vec::new();
+    for _ in 0..10_000 {
+        burst.extend_from_slice(&ping);
+    }
+    for _ in 0..100 {
+        c.handle_data(&burst);
         while c.poll_event().is_some() {}
     }
     assert!(
-        c.transmit_len() <= high_water + 16,
-        "{} bytes queued",
+        c.transmit_len() <= 16 * 2,
+        "{} bytes queued for 10^6 pings",
         c.transmit_len()
     );
+    assert!(c.buffer_capacity() <= 256 << 10, "{}", c.buffer_capacity());
     assert_eq!(c.state(), State::Open);
+    // Once the peer reads, the latest ping is answered (RFC 6455 §5.5.3).
+    let mut c = server();
+    for i in 0..20u8 {
+        c.handle_data(&client_frame(0x89, &[i]));
+    }
+    while c.poll_event().is_some() {}
+    assert_eq!(c.transmit_len(), 16 * 3, "16 pongs of one byte each");
+    let pongs = sent_frames(&output(&mut c), Role::Server);
+    assert_eq!(pongs.len(), 17);
+    assert_eq!(pongs[15], (OpCode::Pong, true, vec![15]));
+    assert_eq!(
+        pongs[16],
+        (OpCode::Pong, true, vec![19]),
+        "then the latest ping, once the output drained"
+    );
+    assert!(!c.has_transmit());
+}
+
+#[test]
+fn autobahn_2_10_ten_pings_in_one_read_get_ten_pongs() {
+    let mut c = server();
+    let mut burst = Vec::new();
+    for i in 0..10u8 {
+        burst.extend(client_frame(0x89, &[b'p', i]));
+    }
+    c.handle_data(&burst);
+    while c.poll_event().is_some() {}
+    let pongs = sent_frames(&output(&mut c), Role::Server);
+    assert_eq!(pongs.len(), 10);
+    for (i, pong) in pongs.iter().enumerate() {
+        assert_eq!(pong, &(OpCode::Pong, true, vec![b'p', i as u8]));
+    }
+}
+
+#[test]
+fn fault_35_empty_continuations_end_at_the_fragment_limit() {
+    // Default limits: empty continuations cost no bytes, so only the frame count stops them.
+    let max = Limits::default().max_fragments;
+    assert!(max >= 65_536, "Autobahn 9.4.1 sends 65 536 fragments");
+    let mut c = server();
+    c.handle_data(&client_frame(0x02, b""));
+    let empty = client_frame(0x00, b"");
+    let mut burst = Vec::new();
+    for _ in 0..4096 {
+        burst.extend_from_slice(&empty);
+    }
+    let mut sent = 1;
+    while c.state() == State::Open && sent < 1_000_000 {
+        c.handle_data(&burst);
+        sent += 4096;
+        while c.poll_event().is_some() {}
+    }
+    assert_eq!(c.failure(), Some(&ProtocolError::TooManyFragments { max }));
+    assert!(sent <= max + 4096, "failed only after {sent} frames");
+    let close = sent_frames(&output(&mut c), Role::Server);
+    assert_eq!(close.len(), 1);
+    assert_eq!(close[0].0, OpCode::Close);
+    assert_eq!(close[0].2[..2], 1009u16.to_be_bytes());
+
+    // At the edge: exactly `max` frames make a message, one more fails.
+    for (frames, ok) in [(3usize, true), (4, false)] {
+        let mut c = Connection::new(
+            Role::Server,
+            Config::default().limits(Limits::default().max_fragments(3)),
+        );
+        c.handle_data(&client_frame(0x02, b"a"));
+        for i in 1..frames {
+            let b0 = if i + 1 == frames { 0x80 } else { 0x00 };
+            c.handle_data(&client_frame(b0, b"a"));
+        }
+        let got = events(&mut c);
+        if ok {
+            assert_eq!(got, [Event::Message(Message::binary(&b"aaa"[..]))]);
+        } else {
+            assert!(
+                matches!(
+                    &got[..],
+                    [Event::Failed(ProtocolError::TooManyFragments { max: 3 })]
+                ),
+                "{got:?}"
+            );
+        }
+    }
+}
+
+mod keepalive {
+    use super::*;
+
+    fn keepalive(role: Role) -> Connection {
+        Connection::new(
+            role,
+            Config::default()
+                .keepalive_interval(Some(Duration::from_secs(10)))
+                .keepalive_timeout(Some(Duration::from_secs(3))),
+        )
+    }
+
+    #[test]
+    fn off_by_default_and_needs_no_clock() {
+        let mut c = server();
+        assert!(!c.needs_time());
+        assert_eq!(c.poll_timeout(Instant::now()), None);
+    }
+
+    #[test]
+    fn pings_after_silence_then_fails_a_dead_peer_with_1011() {
+        for role in [Role::Server, Role::Client] {
+            let mut c = keepalive(role);
+            let t0 = Instant::now();
+            assert!(c.needs_time());
+            assert_eq!(c.poll_timeout(t0), Some(t0 + Duration::from_secs(10)));
+            c.handle_timeout(t0 + Duration::from_secs(9));
+            assert!(!c.has_transmit(), "too early");
+            let t1 = t0 + Duration::from_secs(10);
+            c.handle_timeout(t1);
+            let ping = sent_frames(&output(&mut c), role);
+            assert_eq!(ping, [(OpCode::Ping, true, vec![])]);
+            assert_eq!(c.poll_timeout(t1), Some(t1 + Duration::from_secs(3)));
+            // Silence for the timeout: the connection fails with 1011 and expires.
+            c.handle_timeout(t1 + Duration::from_secs(3));
+            assert!(matches!(
+                &events(&mut c)[..],
+                [Event::Failed(ProtocolError::KeepaliveTimeout)]
+            ));
+            let close = sent_frames(&output(&mut c), role);
+            assert_eq!(close.len(), 1);
+            assert_eq!(close[0].2[..2], 1011u16.to_be_bytes());
+            assert!(c.is_expired(), "a dead peer is not waited for");
+            assert_eq!(c.state(), State::Closed);
+        }
+    }
+
+    #[test]
+    fn any_frame_keeps_the_peer_alive_and_a_pong_answers() {
+        let mut c = keepalive(Role::Server);
+        let t0 = Instant::now();
+        c.poll_timeout(t0);
+        // Traffic within the interval: no ping needed, the next check one interval later.
+        c.handle_data(&client_frame(TEXT, b"hi"));
+        assert_eq!(events(&mut c).len(), 1);
+        let t1 = t0 + Duration::from_secs(10);
+        c.handle_timeout(t1);
+        assert!(!c.has_transmit());
+        assert_eq!(c.poll_timeout(t1), Some(t1 + Duration::from_secs(10)));
+        // Silence: ping; the pong comes back; alive again.
+        let t2 = t1 + Duration::from_secs(10);
+        c.handle_timeout(t2);
+        assert_eq!(sent_frames(&output(&mut c), Role::Server).len(), 1);
+        c.handle_data(&client_frame(0x8A, b""));
+        assert!(events(&mut c).is_empty());
+        c.handle_timeout(t2 + Duration::from_secs(3));
+        assert_eq!(c.state(), State::Open);
+        assert!(!c.has_transmit());
+        assert_eq!(
+            c.poll_timeout(t2 + Duration::from_secs(3)),
+            Some(t2 + Duration::from_secs(13))
+        );
+    }
+
+    #[test]
+    fn a_huge_interval_does_not_overflow() {
+        let mut c = Connection::new(
+            Role::Client,
+            Config::default()
+                .keepalive_interval(Some(Duration::MAX))
+                .close_timeout(Duration::MAX),
+        );
+        let now = Instant::now();
+        assert!(c.poll_timeout(now).unwrap() > now);
+        c.close(None).unwrap();
+        assert!(c.poll_timeout(now).unwrap() > now);
+    }
+
+    #[test]
+    fn the_close_timeout_also_bounds_the_wait_after_a_clean_close() {
+        let mut c = Connection::new(Role::Client, Config::default());
+        c.close(None).unwrap();
+        output(&mut c);
+        c.handle_data(&raw(0x88, b"", None));
+        assert!(matches!(&events(&mut c)[..], [Event::Close(None)]));
+        assert_eq!(c.state(), State::Closed);
+        let t0 = Instant::now();
+        let d = c.poll_timeout(t0).unwrap();
+        assert!(!c.is_expired());
+        c.handle_timeout(d);
+        assert!(c.is_expired());
+        assert!(events(&mut c).is_empty(), "a clean close stays clean");
+        assert_eq!(c.close_status().unwrap().0, CloseCode::NO_STATUS);
+    }
 }
 
 #[test]
@@ -369,11 +565,19 @@ fn fault_39_we_close_and_the_peer_never_answers() {
         c.send(Message::text("no")),
         Err(SendError::SendAfterClosing)
     );
-    c.handle_close_timeout();
+    // The close timeout is the connection's own, on the clock it is given.
+    let t0 = Instant::now();
+    let deadline = c.poll_timeout(t0).expect("armed once closing");
+    assert_eq!(deadline, t0 + Config::default().close_timeout);
+    c.handle_timeout(deadline - Duration::from_millis(1));
+    assert!(events(&mut c).is_empty(), "not yet");
+    c.handle_timeout(deadline);
     assert!(matches!(
         &events(&mut c)[..],
         [Event::Failed(ProtocolError::CloseTimeout)]
     ));
+    assert!(c.is_expired());
+    assert_eq!(c.poll_timeout(deadline), None, "nothing more to wait for");
     assert_eq!(c.close_status().unwrap().0, CloseCode::ABNORMAL);
     assert!(!c.has_transmit(), "1006 is never sent");
 }

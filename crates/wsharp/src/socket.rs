@@ -30,6 +30,16 @@ pub(crate) fn next_event(conn: &mut Connection) -> Option<Result<Message, Protoc
     })
 }
 
+/// What [`WebSocket::step`] made of the connection.
+pub(crate) enum Step {
+    /// The next message (or the failure that ends the connection).
+    Message(Result<Message>),
+    /// The connection is over.
+    End,
+    /// Output was written or a deadline passed; nothing to report.
+    Progress,
+}
+
 /// The most slices handed to one vectored write.
 const MAX_IOV: usize = 64;
 
@@ -52,7 +62,8 @@ pub struct WebSocket<S> {
     io: S,
     conn: Connection,
     protocol: Option<Box<str>>,
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// Sleeps until the connection's next deadline ([`Connection::poll_timeout`]).
+    timer: Option<Pin<Box<Sleep>>>,
     /// A failure held back until the close frame that reports it is written.
     failure: Option<Box<ProtocolError>>,
     shutdown_done: bool,
@@ -95,7 +106,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             io,
             conn,
             protocol: protocol.map(String::into_boxed_str),
-            deadline: None,
+            timer: None,
             failure: None,
             shutdown_done: false,
             finished: false,
@@ -175,6 +186,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub fn queue(&mut self, message: impl Into<Message>) -> Result<()> {
         self.conn.send(message.into())?;
         Ok(())
+    }
+
+    /// Queues a prepared message without waiting, as [`queue`](Self::queue) does.
+    ///
+    /// # Errors
+    /// As [`queue`](Self::queue).
+    pub fn queue_prepared(&mut self, prepared: &wsharp_proto::PreparedMessage) -> Result<()> {
+        self.conn.send_prepared(prepared)?;
+        Ok(())
+    }
+
+    /// Starts the close handshake with `frame` without waiting; the next
+    /// [`recv`](Self::recv) writes it and waits for the peer's answer.
+    ///
+    /// # Errors
+    /// [`Error::Send`] for a code the API refuses.
+    pub fn queue_close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.conn.close(frame)?;
+        Ok(())
+    }
+
+    /// Receives (when `receive`) or only writes pending output and keeps the timers (when the
+    /// application cannot take a message now). Cancel safe.
+    pub(crate) async fn step(&mut self, receive: bool) -> Step {
+        std::future::poll_fn(|cx| {
+            if receive {
+                return self
+                    .poll_recv(cx)
+                    .map(|m| m.map_or(Step::End, Step::Message));
+            }
+            if let Poll::Ready(Err(e)) = self.poll_write_pending(cx) {
+                tracing::debug!("write failed: {e}");
+                return Poll::Ready(Step::End);
+            }
+            if self.poll_timer(cx) {
+                return Poll::Ready(if self.conn.is_expired() {
+                    Step::End
+                } else {
+                    Step::Progress
+                });
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Queues `message`, first writing pending output if [`Config::write_high_water`] bytes wait.
@@ -284,6 +339,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Pin::new(&mut self.io).poll_flush(cx).map_err(Error::from)
     }
 
+    /// Sleeps until the connection's next deadline; returns whether it passed (then
+    /// [`Connection::handle_timeout`] has run and the caller should look at the connection
+    /// again). The clock is read only when the connection has a deadline to keep.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.conn.needs_time() {
+            self.timer = None;
+            return false;
+        }
+        let now = Instant::now();
+        let Some(at) = self.conn.poll_timeout(now.into_std()) else {
+            self.timer = None;
+            return false;
+        };
+        let at = Instant::from_std(at);
+        if at <= now {
+            self.conn.handle_timeout(now.into_std());
+            return true;
+        }
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if timer.deadline() != at {
+                    timer.as_mut().reset(at);
+                }
+                timer
+            }
+            None => self.timer.insert(Box::pin(tokio::time::sleep_until(at))),
+        };
+        if timer.as_mut().poll(cx).is_ready() {
+            self.conn.handle_timeout(Instant::now().into_std());
+            return true;
+        }
+        false
+    }
+
     /// Drives the connection: writes pending output, reads, and returns the next message.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
         loop {
@@ -291,7 +380,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 // Report the failure once its close frame is out (or cannot be written).
                 if let Poll::Ready(Err(e)) = self.poll_write_pending(cx) {
                     tracing::debug!("could not write the close frame: {e}");
-                } else if self.conn.has_transmit() {
+                } else if self.conn.has_transmit() && !self.conn.is_expired() {
+                    // The close timeout bounds the wait for a peer that does not read.
+                    if self.poll_timer(cx) {
+                        continue;
+                    }
                     return Poll::Pending;
                 }
                 let e = *self.failure.take().expect("checked above");
@@ -321,21 +414,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 while self.conn.poll_event().is_some() {}
                 return Poll::Ready(Some(Err(e)));
             }
-            let state = self.conn.state();
-            if state != State::Open && self.deadline.is_none() {
-                let timeout = self.conn.config().close_timeout;
-                self.deadline = Some(Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
+            if self.conn.is_expired() {
+                // The close timeout passed, or the keepalive found the peer dead.
+                self.finished = true;
+                return Poll::Ready(None);
             }
+            let state = self.conn.state();
             if state == State::Closed {
                 if write.is_pending() {
-                    // The close frame is not out yet; the deadline still bounds the wait.
-                    if self
-                        .deadline
-                        .as_mut()
-                        .is_some_and(|d| d.as_mut().poll(cx).is_ready())
-                    {
-                        self.finished = true;
-                        return Poll::Ready(None);
+                    // The close frame is not out yet; the close timeout bounds the wait.
+                    if self.poll_timer(cx) {
+                        continue;
                     }
                     return Poll::Pending;
                 }
@@ -359,19 +448,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 && self.conn.transmit_len() >= self.conn.config().write_high_water
             {
                 // Backpressure: the peer does not read what we owe it, so stop reading from it.
+                // The timers still run: a dead peer is found by the keepalive.
+                if self.poll_timer(cx) {
+                    continue;
+                }
                 return Poll::Pending;
             }
-            if state != State::Open
-                && self
-                    .deadline
-                    .as_mut()
-                    .is_some_and(|d| d.as_mut().poll(cx).is_ready())
-            {
-                if state == State::Closed {
-                    self.finished = true;
-                    return Poll::Ready(None);
-                }
-                self.conn.handle_close_timeout();
+            if state != State::Open && self.poll_timer(cx) {
+                // A peer that keeps sending after our close still meets the close timeout.
                 continue;
             }
             let mut room = self.conn.recv_room();
@@ -380,6 +464,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Poll::Pending => {
                     // Idle until the socket is readable: hold no buffer meanwhile.
                     self.conn.release_idle_buffers();
+                    if self.poll_timer(cx) {
+                        continue;
+                    }
                     return Poll::Pending;
                 }
             };

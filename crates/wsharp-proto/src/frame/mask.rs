@@ -6,7 +6,10 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = (u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32)).to_le_bytes();
     #[cfg(target_arch = "x86_64")]
     if buf.len() >= 256 && std::is_x86_feature_detected!("avx2") {
-        #[allow(unsafe_code)]
+        #[allow(
+            unsafe_code,
+            reason = "a target_feature function is unsafe to call; the CPU check makes it sound"
+        )]
         // SAFETY: the CPU supports AVX2, checked just above.
         unsafe {
             mask_avx2(buf, key);

@@ -30,7 +30,6 @@ pub struct WebSocket<S> {
     protocol: Option<String>,
     /// A failure held back until the close frame that reports it is written.
     failure: Option<wsharp_proto::ProtocolError>,
-    close_deadline: Option<Instant>,
     shutdown_done: bool,
     finished: bool,
 }
@@ -61,7 +60,6 @@ impl<S: Stream> WebSocket<S> {
             conn,
             protocol,
             failure: None,
-            close_deadline: None,
             shutdown_done: false,
             finished: false,
         }
@@ -204,8 +202,11 @@ impl<S: Stream> WebSocket<S> {
     fn recv_until(&mut self, deadline: Option<Instant>) -> Option<Result<Message>> {
         loop {
             if let Some(e) = self.failure.take() {
-                // Report the failure once its close frame is out (or cannot be written).
-                if let Err(w) = self.flush() {
+                // Report the failure once its close frame is out (or cannot be written), within
+                // the close timeout; not at all when the peer was found dead.
+                if !self.conn.is_expired()
+                    && let Err(w) = self.flush_within_close_timeout()
+                {
                     tracing::debug!("could not write the close frame: {w}");
                 }
                 return Some(Err(e.into()));
@@ -231,10 +232,12 @@ impl<S: Stream> WebSocket<S> {
                 self.finish();
                 return Some(Err(e));
             }
-            let state = self.conn.state();
-            if state != State::Open && self.close_deadline.is_none() {
-                self.close_deadline = Some(Instant::now() + self.conn.config().close_timeout);
+            if self.conn.is_expired() {
+                // The close timeout passed, or the keepalive found the peer dead.
+                self.finished = true;
+                return None;
             }
+            let state = self.conn.state();
             if state == State::Closed && !self.shutdown_done {
                 // Half-close, then read until the peer closes too, so unread input never turns
                 // our FIN into a reset that could destroy the close frame in flight.
@@ -253,25 +256,23 @@ impl<S: Stream> WebSocket<S> {
                 self.finished = true;
                 return None;
             }
-            let close_deadline = self.close_deadline.filter(|_| state != State::Open);
-            let wait_until = match (deadline, close_deadline) {
+            let now = Instant::now();
+            let timer = if self.conn.needs_time() {
+                self.conn.poll_timeout(now)
+            } else {
+                None
+            };
+            if timer.is_some_and(|t| t <= now) {
+                self.conn.handle_timeout(now);
+                continue;
+            }
+            if deadline.is_some_and(|d| d <= now) {
+                return Some(Err(Error::Timeout));
+            }
+            let wait_until = match (deadline, timer) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let now = Instant::now();
-            if let Some(until) = wait_until
-                && until <= now
-            {
-                if close_deadline.is_some_and(|d| d <= now) {
-                    if state == State::Closed {
-                        self.finished = true;
-                        return None;
-                    }
-                    self.conn.handle_close_timeout();
-                    continue;
-                }
-                return Some(Err(Error::Timeout));
-            }
             if let Err(e) = self.io.set_read_timeout(wait_until.map(|t| t - now)) {
                 return Some(Err(e.into()));
             }
@@ -291,6 +292,19 @@ impl<S: Stream> WebSocket<S> {
                 }
             }
         }
+    }
+
+    /// Writes what is pending, giving up at the connection's close deadline.
+    fn flush_within_close_timeout(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let bound = self.conn.poll_timeout(now).map(|d| {
+            d.saturating_duration_since(now)
+                .max(Duration::from_millis(1))
+        });
+        self.io.set_write_timeout(bound)?;
+        let result = self.flush();
+        self.io.set_write_timeout(None)?;
+        result
     }
 
     /// Reads once into the core's receive buffer.

@@ -142,10 +142,20 @@ impl Hub {
             .await
             .is_err()
         {
+            // Sessions whose peer never finished the close (or never read it) end now.
+            let aborted: usize = self
+                .0
+                .router
+                .all()
+                .iter()
+                .map(|service| service.sessions().abort_all())
+                .sum();
             tracing::warn!(
+                aborted,
                 left = self.0.tracker.len(),
-                "tasks still running at the stop deadline: dropped"
+                "sessions still open at the stop deadline: ended without a close handshake"
             );
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.0.tracker.wait()).await;
         }
     }
 }

@@ -99,8 +99,10 @@ pub struct ServiceOptions {
     pub receive_queue: usize,
     /// What a broadcast does with a full queue. Default [`Overflow::Drop`].
     pub overflow: Overflow,
-    /// Ping every session this often and close one that stays silent a whole interval more
-    /// (1006, "keepalive timeout"). Default none.
+    /// Ping a session after this long without a frame from it, and close it with 1011
+    /// (keepalive timeout) if it stays silent as long again: a dead peer is gone within two
+    /// intervals. Sets the connection's [`Config::keepalive_interval`](wsharp_proto::Config);
+    /// default none (the config's own setting applies).
     pub keepalive: Option<Duration>,
     /// websocket-sharp's `KeepClean`: sweep sessions silent for longer than `wait_time`. Default
     /// `false` here (keepalive does the same with pings).

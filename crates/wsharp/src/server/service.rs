@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::FutureExt;
 use http::header::{SEC_WEBSOCKET_EXTENSIONS, SET_COOKIE};
@@ -24,7 +24,7 @@ use super::options::{ServiceOptions, parse_cookies};
 use super::session::{Command, Session, SessionInner};
 use super::sessions::Sessions;
 use crate::error::Error;
-use crate::socket::WebSocket;
+use crate::socket::{Step, WebSocket};
 
 /// A byte stream a session runs over, type-erased so one service serves raw TCP and hyper
 /// upgrades alike.
@@ -86,15 +86,19 @@ impl Service {
     {
         let sessions = Sessions::with_policy(options.overflow, options.wait_time);
         let emit = options.emit_on_ping;
-        let keepalive = options.keepalive;
         let receive_queue = options.receive_queue;
         let run = Box::new(move |ws: WebSocket<BoxIo>, inner: Arc<SessionInner>| {
             let behavior = factory();
-            run_session(behavior, ws, inner, emit, keepalive, receive_queue).boxed()
+            run_session(behavior, ws, inner, emit, receive_queue).boxed()
         });
+        // The connection keeps the keepalive: the service's setting, else the config's own.
+        let mut conn_config = options.config.clone().emit_control_frames(true);
+        if options.keepalive.is_some() {
+            conn_config.keepalive_interval = options.keepalive;
+        }
         Self {
             path: normalize_path(path),
-            conn_config: Arc::new(options.config.clone().emit_control_frames(true)),
+            conn_config: Arc::new(conn_config),
             options,
             sessions,
             run,
@@ -209,9 +213,12 @@ impl Service {
             force_code: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
             commands: std::sync::Mutex::new(Some(commands)),
+            task: std::sync::OnceLock::new(),
         });
         self.sessions.insert(Session(inner.clone()));
-        tracker.spawn((self.run)(ws, inner));
+        let task = tracker.spawn((self.run)(ws, inner.clone()));
+        // Kept so that a stop past its deadline can end the session.
+        let _ = inner.task.set(task.abort_handle());
     }
 }
 
@@ -219,6 +226,17 @@ impl Service {
 fn new_session_id() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Queues a command's message on the connection; a refusal (after a close) is only logged.
+fn queue_command(ws: &mut WebSocket<BoxIo>, cmd: Command) {
+    let result = match cmd {
+        Command::Send(m) => ws.queue(m),
+        Command::Prepared(p) => ws.queue_prepared(&p),
+    };
+    if let Err(e) = result {
+        tracing::trace!("send skipped: {e}");
+    }
 }
 
 enum HandlerEvent {
@@ -236,11 +254,9 @@ async fn run_session<B: Behavior>(
     mut ws: WebSocket<BoxIo>,
     inner: Arc<SessionInner>,
     emit_on_ping: bool,
-    keepalive: Option<Duration>,
     receive_queue: usize,
 ) {
     let session = Session(inner.clone());
-    let close_timeout = ws.connection().config().close_timeout;
     let mut commands = inner
         .commands
         .lock()
@@ -277,69 +293,57 @@ async fn run_session<B: Behavior>(
 
     let io = async {
         tracing::debug!(protocol = ?inner.protocol, "session open");
+        let high_water = ws.connection().config().write_high_water;
         let mut permit = None;
-        let mut ping = keepalive
-            .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
-        let mut pinged_at: Option<u64> = None;
         let mut commands_open = true;
         loop {
+            // Commands are taken only while the output has room: a peer that does not read
+            // holds back the queue (and so `Session::send`), never the receive loop's timers.
+            let room = ws.connection().transmit_len() < high_water;
+            let receive = permit.is_some();
             tokio::select! {
                 biased;
                 () = inner.force_close.notified() => {
                     let frame = inner.force_code.lock().expect("not poisoned").take();
-                    // A peer that reads nothing cannot stall the close: give up after the timeout.
-                    if tokio::time::timeout(close_timeout, ws.close_with(frame)).await.is_err() {
-                        break;
+                    // What was queued before the close leaves before it.
+                    while let Ok(cmd) = commands.try_recv() {
+                        queue_command(&mut ws, cmd);
+                    }
+                    // The close handshake, and its timeout, run in the receive loop below.
+                    if let Err(e) = ws.queue_close(frame) {
+                        tracing::trace!("close skipped: {e}");
                     }
                 }
-                cmd = commands.recv(), if commands_open => {
-                    // Writes wait for a slow peer, but a forced close interrupts them.
-                    let write = async {
-                        let result = match cmd {
-                            Some(Command::Send(m)) => ws.feed(m).await,
-                            Some(Command::Prepared(p)) => ws.feed_prepared(&p).await,
-                            None => { commands_open = false; Ok(()) }
-                        };
-                        if result.is_ok() && commands.is_empty() {
-                            return ws.flush().await;
+                cmd = commands.recv(), if commands_open && room => match cmd {
+                    Some(cmd) => {
+                        queue_command(&mut ws, cmd);
+                        // Take what else is queued, so that it leaves in one write.
+                        while ws.connection().transmit_len() < high_water
+                            && let Ok(cmd) = commands.try_recv()
+                        {
+                            queue_command(&mut ws, cmd);
                         }
-                        result
-                    };
-                    tokio::select! {
-                        result = write => if let Err(e) = result {
-                            tracing::trace!("send skipped: {e}");
-                        },
-                        () = inner.force_close.notified() => inner.force_close.notify_one(),
                     }
-                }
+                    None => commands_open = false,
+                },
                 p = events.clone().reserve_owned(), if permit.is_none() => match p {
                     Ok(p) => permit = Some(p),
                     Err(_) => break,
                 },
-                msg = ws.recv(), if permit.is_some() => {
-                    session.touch();
-                    let event = match msg {
-                        None => break,
-                        Some(Ok(Message::Ping(_) | Message::Pong(_))) if !emit_on_ping => continue,
-                        Some(Ok(Message::Close(_))) => continue,
-                        Some(Ok(m)) => HandlerEvent::Message(m),
-                        Some(Err(e)) => HandlerEvent::Error(e),
-                    };
-                    permit.take().expect("guarded by the branch condition").send(event);
-                }
-                _ = async { ping.as_mut().expect("guarded").tick().await }, if ping.is_some() => {
-                    let now = inner.epoch.elapsed().as_millis() as u64;
-                    let seen = inner.last_seen.load(Ordering::Relaxed);
-                    if pinged_at.is_some_and(|at| seen < at) {
-                        tracing::debug!("keepalive timeout");
-                        if let Some(p) = permit.take() {
-                            p.send(HandlerEvent::Error(Error::Protocol(wsharp_proto::ProtocolError::KeepaliveTimeout)));
-                        }
-                        break;
+                step = ws.step(receive) => match step {
+                    Step::Message(msg) => {
+                        session.touch();
+                        let event = match msg {
+                            Ok(Message::Ping(_) | Message::Pong(_)) if !emit_on_ping => continue,
+                            Ok(Message::Close(_)) => continue,
+                            Ok(m) => HandlerEvent::Message(m),
+                            Err(e) => HandlerEvent::Error(e),
+                        };
+                        permit.take().expect("receiving only with a permit").send(event);
                     }
-                    pinged_at = Some(now);
-                    let _ = ws.send(Message::Ping(bytes::Bytes::new())).await;
-                }
+                    Step::End => break,
+                    Step::Progress => {}
+                },
             }
         }
     };

@@ -41,6 +41,8 @@ pub(crate) struct SessionInner {
     pub(crate) closed: AtomicBool,
     /// The receiving end of `outgoing`, taken by the session's I/O task.
     pub(crate) commands: std::sync::Mutex<Option<mpsc::Receiver<Command>>>,
+    /// Ends the session's task (a stop past its deadline).
+    pub(crate) task: std::sync::OnceLock<tokio::task::AbortHandle>,
 }
 
 impl std::fmt::Debug for Session {

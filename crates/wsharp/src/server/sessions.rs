@@ -122,21 +122,49 @@ impl Sessions {
         }
     }
 
-    /// Sends a message to every session. The frame is encoded once and shared; a session
-    /// whose queue is full is never waited for: the service's [`Overflow`] policy applies.
+    /// Sends a message to every session. A text or binary frame is encoded once and shared; a
+    /// session whose queue is full is never waited for: the service's [`Overflow`] policy
+    /// applies. A close message closes every session through its own close handshake.
     ///
     /// # Errors
-    /// [`Error::Send`] for an invalid control payload.
+    /// [`Error::Send`] for an invalid control payload or close frame.
     pub fn broadcast(&self, message: impl Into<Message>) -> Result<Broadcast> {
-        let prepared = PreparedMessage::new(message.into())?;
+        match message.into() {
+            Message::Close(frame) => {
+                if let Some(f) = &frame {
+                    CloseFrame::new(f.code, f.reason.as_str())
+                        .map_err(|e| Error::Send(e.into()))?;
+                }
+                let sessions = self.all();
+                for s in &sessions {
+                    s.force_close(frame.clone());
+                }
+                Ok(Broadcast {
+                    queued: sessions.len(),
+                    overflowed: 0,
+                })
+            }
+            Message::Ping(payload) | Message::Pong(payload) if payload.len() > 125 => {
+                Err(Error::Send(
+                    wsharp_proto::ProtocolError::ControlPayloadTooBig(payload.len()).into(),
+                ))
+            }
+            control @ (Message::Ping(_) | Message::Pong(_)) => {
+                Ok(self.offer(|| Command::Send(control.clone())))
+            }
+            data => {
+                let prepared = PreparedMessage::new(data)?;
+                Ok(self.offer(|| Command::Prepared(prepared.clone())))
+            }
+        }
+    }
+
+    /// Queues `make()` for every session without waiting, applying the overflow policy.
+    fn offer(&self, make: impl Fn() -> Command) -> Broadcast {
         let overflow = *self.0.overflow.read().expect("not poisoned");
         let mut report = Broadcast::default();
         for session in self.all() {
-            match session
-                .0
-                .outgoing
-                .try_send(Command::Prepared(prepared.clone()))
-            {
+            match session.0.outgoing.try_send(make()) {
                 Ok(()) => report.queued += 1,
                 Err(TrySendError::Full(_)) => {
                     report.overflowed += 1;
@@ -150,11 +178,14 @@ impl Sessions {
                 Err(TrySendError::Closed(_)) => {}
             }
         }
-        Ok(report)
+        report
     }
 
     /// Pings every session (websocket-sharp's `Broadping`); their pongs refresh
     /// [`active_ids`](Self::active_ids).
+    ///
+    /// # Errors
+    /// [`Error::Send`] for a payload over 125 bytes.
     pub fn broadping(&self, payload: impl Into<bytes::Bytes>) -> Result<Broadcast> {
         self.broadcast(Message::Ping(payload.into()))
     }
@@ -168,6 +199,26 @@ impl Sessions {
             Some(s) => s.close(code, reason).await,
             None => Err(Error::Send(wsharp_proto::SendError::SendAfterClosing)),
         }
+    }
+
+    /// Ends every session's task at once, without a close handshake (a stop past its
+    /// deadline); returns how many were still open.
+    pub(crate) fn abort_all(&self) -> usize {
+        let sessions: Vec<Session> = self
+            .0
+            .map
+            .write()
+            .expect("not poisoned")
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for s in &sessions {
+            s.0.closed.store(true, std::sync::atomic::Ordering::Release);
+            if let Some(task) = s.0.task.get() {
+                task.abort();
+            }
+        }
+        sessions.len()
     }
 
     /// Closes every session with `frame` at once.
