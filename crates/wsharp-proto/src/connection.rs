@@ -841,8 +841,9 @@ impl Connection {
                 // past a few pongs the output has not taken, the latest ping waits for it to
                 // drain, so a ping flood from a peer that does not read costs no memory.
                 if !self.sent_close {
+                    // (With nothing queued the pong goes out whatever the high-water mark.)
                     if self.pongs_unsent < MAX_UNSENT_PONGS
-                        && self.out.len < self.config.write_high_water
+                        && (self.out.len == 0 || self.out.len < self.config.write_high_water)
                     {
                         self.write_frame(OpCode::Pong, true, payload.clone());
                         self.pongs_unsent += 1;

@@ -1108,3 +1108,122 @@ fn reads_of_large_frames_end_near_frame_boundaries() {
         "a read ran {overrun} bytes into the next frame"
     );
 }
+
+/// Settings written straight into the public fields, past the setters' checks: each is
+/// normalised where it is used, so none hangs, panics or puts an invalid value on the wire.
+mod fields_set_directly {
+    use super::*;
+    use wsharp_proto::deflate::Deflate;
+
+    #[test]
+    fn fragment_size_zero_sends_one_byte_frames() {
+        let mut config = Config::default();
+        config.fragment_size = Some(0);
+        let mut c = Connection::new(Role::Server, config);
+        c.send(Message::binary(&b"abc"[..])).unwrap();
+        let frames = sent_frames(&output(&mut c), Role::Server);
+        assert_eq!(
+            frames,
+            [
+                (OpCode::Binary, false, b"a".to_vec()),
+                (OpCode::Continuation, false, b"b".to_vec()),
+                (OpCode::Continuation, true, b"c".to_vec()),
+            ]
+        );
+        // At the edge: Some(1) is the same; Some(3) sends one frame.
+        for (size, count) in [(1, 3), (3, 1), (usize::MAX, 1)] {
+            let mut config = Config::default();
+            config.fragment_size = Some(size);
+            let mut c = Connection::new(Role::Server, config);
+            c.send(Message::binary(&b"abc"[..])).unwrap();
+            assert_eq!(
+                sent_frames(&output(&mut c), Role::Server).len(),
+                count,
+                "{size}"
+            );
+        }
+    }
+
+    #[test]
+    fn read_buffer_size_zero_still_reads() {
+        let mut config = Config::default();
+        config.read_buffer_size = 0;
+        let mut c = Connection::new(Role::Server, config);
+        let wire = client_frame(TEXT, b"hello");
+        for byte in &wire {
+            let room = c.recv_buffer();
+            room.extend_from_slice(std::slice::from_ref(byte));
+        }
+        assert_eq!(events(&mut c), [Event::Message(Message::text("hello"))]);
+    }
+
+    #[test]
+    fn zero_and_huge_limits() {
+        // max_fragments 0 acts as 1: a single frame message passes, a fragmented one fails.
+        let mut config = Config::default();
+        config.limits.max_fragments = 0;
+        let mut c = Connection::new(Role::Server, config.clone());
+        c.handle_data(&client_frame(TEXT, b"one"));
+        assert_eq!(events(&mut c), [Event::Message(Message::text("one"))]);
+        let mut c = Connection::new(Role::Server, config);
+        c.handle_data(&client_frame(0x01, b"a"));
+        c.handle_data(&client_frame(0x80, b"b"));
+        assert!(matches!(
+            &events(&mut c)[..],
+            [Event::Failed(ProtocolError::TooManyFragments { max: 1 })]
+        ));
+        // A zero message limit refuses any payload with 1009; an empty message passes.
+        let mut config = Config::default();
+        config.limits.max_message_size = 0;
+        let mut c = Connection::new(Role::Server, config.clone());
+        c.handle_data(&client_frame(TEXT, b""));
+        assert_eq!(events(&mut c), [Event::Message(Message::text(""))]);
+        c.handle_data(&client_frame(TEXT, b"x"));
+        assert_failing(&mut c, 1009);
+        // usize::MAX limits do not overflow anywhere on the way.
+        let mut config = Config::default();
+        config.limits.max_message_size = usize::MAX;
+        config.limits.max_frame_size = usize::MAX;
+        config.write_high_water = 0;
+        let mut c = Connection::new(Role::Server, config);
+        c.handle_data(&client_frame(0x01, b"ab"));
+        c.handle_data(&client_frame(0x80, b"cd"));
+        assert_eq!(events(&mut c), [Event::Message(Message::text("abcd"))]);
+        c.handle_data(&client_frame(0x89, b""));
+        assert!(events(&mut c).is_empty());
+        assert_eq!(sent_frames(&output(&mut c), Role::Server).len(), 1, "pong");
+    }
+
+    #[test]
+    fn deflate_level_and_windows_out_of_range_are_clamped() {
+        let mut settings = Deflate::default();
+        settings.level = 10;
+        settings.server_max_window_bits = Some(3);
+        settings.client_max_window_bits = Some(200);
+        let offer = settings.offer_header();
+        assert_eq!(
+            offer,
+            "permessage-deflate; server_max_window_bits=9; client_max_window_bits=15"
+        );
+        let (negotiated, answer) = settings.negotiate(&[offer.as_str()]).unwrap();
+        assert!(answer.contains("server_max_window_bits=9"), "{answer}");
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.set_deflate(&negotiated, &settings);
+        let mut client = Connection::new(Role::Client, Config::default());
+        client.set_deflate(&settings.accept_response(&answer).unwrap(), &settings);
+        for level in [0, 9, 10, u32::MAX] {
+            settings.level = level;
+            let mut server = Connection::new(Role::Server, Config::default());
+            server.set_deflate(&negotiated, &settings);
+            server
+                .send(Message::text("compressed at any level"))
+                .unwrap();
+            client.handle_data(&output(&mut server));
+            assert_eq!(
+                events(&mut client),
+                [Event::Message(Message::text("compressed at any level"))],
+                "level {level}"
+            );
+        }
+    }
+}

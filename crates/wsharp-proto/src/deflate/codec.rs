@@ -43,10 +43,11 @@ impl std::fmt::Debug for Deflater {
 }
 
 impl Deflater {
-    /// A compressor with this level, window (9..=15) and context policy.
+    /// A compressor with this level (at most 9), window (9..=15) and context policy.
     pub fn new(level: u32, window_bits: u8, no_context_takeover: bool) -> Self {
         Self {
-            level,
+            // zlib knows levels 0..=9 only.
+            level: level.min(9),
             window_bits: window_bits.clamp(9, 15),
             no_context_takeover,
             state: None,

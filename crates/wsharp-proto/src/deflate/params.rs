@@ -83,19 +83,31 @@ impl Deflate {
         self
     }
 
+    /// The settings as they are used: the level at most 9, window sizes within 9..=15 (fields
+    /// set directly are not checked).
+    pub fn normalized(&self) -> Self {
+        Self {
+            level: self.level.min(9),
+            server_max_window_bits: self.server_max_window_bits.map(|b| b.clamp(9, 15)),
+            client_max_window_bits: self.client_max_window_bits.map(|b| b.clamp(9, 15)),
+            ..self.clone()
+        }
+    }
+
     /// The client's offer, for `Sec-WebSocket-Extensions`.
     pub fn offer_header(&self) -> String {
+        let settings = self.normalized();
         let mut out = String::from(EXTENSION_NAME);
-        if self.server_no_context_takeover {
+        if settings.server_no_context_takeover {
             out.push_str("; server_no_context_takeover");
         }
-        if self.client_no_context_takeover {
+        if settings.client_no_context_takeover {
             out.push_str("; client_no_context_takeover");
         }
-        if let Some(bits) = self.server_max_window_bits {
+        if let Some(bits) = settings.server_max_window_bits {
             out.push_str(&format!("; server_max_window_bits={bits}"));
         }
-        match self.client_max_window_bits {
+        match settings.client_max_window_bits {
             Some(bits) => out.push_str(&format!("; client_max_window_bits={bits}")),
             None => out.push_str("; client_max_window_bits"),
         }
@@ -108,23 +120,24 @@ impl Deflate {
     /// [`NegotiationError`] if the answer names a parameter we did not offer or allow, repeats
     /// one, or gives a window size out of range.
     pub fn accept_response(&self, response: &str) -> Result<Negotiated, NegotiationError> {
+        let settings = self.normalized();
         let p = parse_params(response)?;
         if p.client_max_window_bits == Some(None) || p.server_max_window_bits == Some(None) {
             return Err(NegotiationError::InvalidValue);
         }
         let server_bits = p.server_max_window_bits.flatten();
         let client_bits = p.client_max_window_bits.flatten();
-        if let (Some(ours), Some(theirs)) = (self.server_max_window_bits, server_bits)
+        if let (Some(ours), Some(theirs)) = (settings.server_max_window_bits, server_bits)
             && theirs > ours
         {
             return Err(NegotiationError::InvalidValue);
         }
-        if self.server_no_context_takeover && !p.server_no_context_takeover {
+        if settings.server_no_context_takeover && !p.server_no_context_takeover {
             return Err(NegotiationError::Unsupported(
                 "server_no_context_takeover was requested",
             ));
         }
-        if let (Some(ours), Some(theirs)) = (self.client_max_window_bits, client_bits)
+        if let (Some(ours), Some(theirs)) = (settings.client_max_window_bits, client_bits)
             && theirs > ours
         {
             return Err(NegotiationError::InvalidValue);
@@ -132,9 +145,11 @@ impl Deflate {
         Ok(Negotiated {
             server_no_context_takeover: p.server_no_context_takeover,
             client_no_context_takeover: p.client_no_context_takeover
-                || self.client_no_context_takeover,
+                || settings.client_no_context_takeover,
             server_max_window_bits: server_bits.unwrap_or(15),
-            client_max_window_bits: client_bits.or(self.client_max_window_bits).unwrap_or(15),
+            client_max_window_bits: client_bits
+                .or(settings.client_max_window_bits)
+                .unwrap_or(15),
         })
     }
 
@@ -148,8 +163,9 @@ impl Deflate {
     }
 
     fn accept_offer(&self, offer: &str) -> Result<(Negotiated, String), NegotiationError> {
+        let settings = self.normalized();
         let p = parse_params(offer)?;
-        let server_bits = match (p.server_max_window_bits, self.server_max_window_bits) {
+        let server_bits = match (p.server_max_window_bits, settings.server_max_window_bits) {
             (Some(None), _) => return Err(NegotiationError::InvalidValue),
             (Some(Some(8)), _) => return Err(NegotiationError::Unsupported("an 8-bit window")),
             (Some(Some(asked)), ours) => Some(ours.map_or(asked, |o| o.min(asked))),
@@ -158,15 +174,19 @@ impl Deflate {
         // The client's window: we inflate with 15 bits whatever it uses, so a limit is only
         // sent if the client allows one and we configured one.
         let client_bits = match p.client_max_window_bits {
-            Some(Some(asked)) => Some(self.client_max_window_bits.map_or(asked, |o| o.min(asked))),
-            Some(None) => self.client_max_window_bits,
+            Some(Some(asked)) => Some(
+                settings
+                    .client_max_window_bits
+                    .map_or(asked, |o| o.min(asked)),
+            ),
+            Some(None) => settings.client_max_window_bits,
             None => None,
         };
         let negotiated = Negotiated {
             server_no_context_takeover: p.server_no_context_takeover
-                || self.server_no_context_takeover,
+                || settings.server_no_context_takeover,
             client_no_context_takeover: p.client_no_context_takeover
-                || self.client_no_context_takeover,
+                || settings.client_no_context_takeover,
             server_max_window_bits: server_bits.unwrap_or(15),
             client_max_window_bits: client_bits.unwrap_or(15),
         };
