@@ -54,24 +54,45 @@ RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
 log "build (release, once)"
 cargo build --release --workspace --all-targets --locked
 
+# Each cargo test run is logged and counted: the 'test result:' lines' totals, plus one failure
+# for a run that failed without any (a build error, a crashed binary). --no-fail-fast runs every
+# test binary even when one fails, so the counts stay whole.
+cargo_passed=0
+cargo_failed=0
+cargo_test() {
+  local test_log status p f
+  test_log=$(mktemp)
+  set +e
+  cargo test --no-fail-fast --locked "$@" 2>&1 | tee "$test_log"
+  status=${PIPESTATUS[0]}
+  set -e
+  read -r p f < <(awk '/^test result:/ { p += $4; f += $6 } END { print p+0, f+0 }' "$test_log")
+  if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  echo "cargo test $*: $p passed, $f failed"
+  cargo_passed=$((cargo_passed + p))
+  cargo_failed=$((cargo_failed + f))
+  rm -f "$test_log"
+}
+
+log "unit and core tests in the debug profile (debug assertions on)"
+cargo_test -p wsharp-proto
+cargo_test -p wsharp --lib
+
 log "unit, integration and interop tests"
-test_log=$(mktemp)
-set +e
-cargo test --release --workspace --locked 2>&1 | tee "$test_log"
-test_status=${PIPESTATUS[0]}
-set -e
-read -r cargo_passed cargo_failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p+0, f+0 }' "$test_log")
-if [ "$test_status" -ne 0 ] && [ "$cargo_failed" -eq 0 ]; then cargo_failed=1; fi
+cargo_test --release --workspace
 
 log "Autobahn conformance cases, server and client roles"
 ab_log=$(mktemp)
 set +e
 .venv/bin/python autobahn/run.py --wsharp target/release/wsharp \
   --client target/release/examples/autobahn_client > "$ab_log"
+ab_status=$?
 set -e
 cat "$ab_log"
 read -r ab_passed ab_failed < <(awk '/^autobahn: [0-9]+ passed/ { print $2, $4 }' "$ab_log")
 ab_passed=${ab_passed:-0}; ab_failed=${ab_failed:-1}
+# The exit status counts too: a run that failed without saying so in its summary is one failure.
+if [ "$ab_status" -ne 0 ] && [ "$ab_failed" -eq 0 ]; then ab_failed=1; fi
 
 extra_failed=0
 for script in scripts/ci.d/*.sh; do

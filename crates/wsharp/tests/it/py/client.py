@@ -11,25 +11,34 @@ from websockets.exceptions import ConnectionClosed
 CODES = [1000, 1001, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999]
 
 
+class CheckFailed(Exception):
+    """A check of this script failed (explicit, so that `python -O` cannot strip it)."""
+
+
+def check(ok, what):
+    if not ok:
+        raise CheckFailed(what)
+
+
 async def main(url):
     async with connect(url, max_size=None) as ws:
         await ws.send("héllo ✓")
-        assert await ws.recv() == "héllo ✓", "text"
+        check(await ws.recv() == "héllo ✓", "text")
         await ws.send(b"\x00\x01\xfe\xff")
-        assert await ws.recv() == b"\x00\x01\xfe\xff", "binary"
+        check(await ws.recv() == b"\x00\x01\xfe\xff", "binary")
         await ws.send(["frag", "mented ", "téxt"])
-        assert await ws.recv() == "fragmented téxt", "fragmented text"
+        check(await ws.recv() == "fragmented téxt", "fragmented text")
         await ws.send([b"a" * 1000, b"b" * 3000])
-        assert await ws.recv() == b"a" * 1000 + b"b" * 3000, "fragmented binary"
+        check(await ws.recv() == b"a" * 1000 + b"b" * 3000, "fragmented binary")
         big = os.urandom(16 << 20)
         await ws.send(big)
-        assert await ws.recv() == big, "16 MiB"
+        check(await ws.recv() == big, "16 MiB")
         pong = await ws.ping(b"ping-payload")
         await asyncio.wait_for(pong, 5)
     for code in CODES:
         async with connect(url) as ws:
             await ws.close(code, f"reason {code}")
-            assert ws.close_code == code, f"close {code}: server answered {ws.close_code}"
+            check(ws.close_code == code, f"close {code}: server answered {ws.close_code}")
     print("OK")
 
 

@@ -13,6 +13,15 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 WINDOWS = [None, 9, 12, 15]
 
 
+class CheckFailed(Exception):
+    """A check of this script failed (explicit, so that `python -O` cannot strip it)."""
+
+
+def check(ok, what):
+    if not ok:
+        raise CheckFailed(what)
+
+
 def messages(seed):
     rng = random.Random(seed)
     words = ["alpha", "beta", "gamma", "délta", "ε", "🙂", "websocket", "deflate"]
@@ -36,14 +45,14 @@ async def run(url, params):
     factory = ClientPerMessageDeflateFactory(**params)
     async with connect(url, extensions=[factory], compression=None, max_size=None) as ws:
         ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
-        assert ext.startswith("permessage-deflate"), f"{params}: not negotiated: {ext!r}"
+        check(ext.startswith("permessage-deflate"), f"{params}: not negotiated: {ext!r}")
         for i, message in enumerate(messages(str(params))):
             if i % 2:
                 await ws.send(split(message, 3))
             else:
                 await ws.send(message)
             echo = await ws.recv()
-            assert echo == message, f"{params}: message {i} differs"
+            check(echo == message, f"{params}: message {i} differs")
     return ext
 
 
