@@ -102,10 +102,28 @@ fn connect_shows_pings_pongs_and_the_close() {
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"hello\n").unwrap();
-    thread::sleep(Duration::from_millis(500));
+    // The input stays open until the second pong is shown; then its end closes the session.
+    let stderr_lines = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = thread::spawn(move || {
+        for line in stderr_lines.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l| l == "# pong 2") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("no second pong within 20 s ({e}); standard error so far: {seen:?}"),
+        }
+    }
     drop(stdin);
     let out = finish(child);
-    let stderr = text(&out.stderr);
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    let stderr: String = seen.iter().map(|l| format!("{l}\n")).collect();
     assert_eq!(text(&out.stdout), "hello\n");
     assert!(stderr.contains("# ping 1\n"), "{stderr}");
     assert!(stderr.contains("# pong 1\n"), "{stderr}");
@@ -118,17 +136,27 @@ fn connect_shows_pings_pongs_and_the_close() {
 fn python_echo_server() -> (Reap, u16) {
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../wsharp/tests/it/py/echo_server.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the Python echo server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut child = Reap(
+        Command::new(python())
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the Python echo server"),
+    );
+    // Its first line is its port; a server that never prints it fails the test.
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut stdout = stdout;
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the Python echo server printed no port within 30 s");
     let port = line.trim().parse().expect("a port");
-    (Reap(child), port)
+    (child, port)
 }
 
 /// `wsharp connect` to `url` with `input` on standard input, which stays open until `lines` lines
@@ -322,9 +350,11 @@ fn every_ending_has_its_exit_code_and_one_line() {
     let (code, line) = failure(&run(&["connect", &format!("ws://{addr}/")], b""));
     assert_eq!(code, 13, "{line}");
 
-    // A server that never answers the upgrade: handshake timeout.
-    let addr = raw_server(|tcp, _| {
-        thread::sleep(Duration::from_secs(5));
+    // A server that never answers the upgrade: handshake timeout. It holds the connection
+    // until the client has given up.
+    let (gave_up, wait) = std::sync::mpsc::channel::<()>();
+    let addr = raw_server(move |tcp, _| {
+        let _ = wait.recv_timeout(Duration::from_secs(60));
         drop(tcp);
     });
     let started = Instant::now();
@@ -339,6 +369,7 @@ fn every_ending_has_its_exit_code_and_one_line() {
     ));
     assert_eq!(code, 14, "{line}");
     assert!(started.elapsed() < Duration::from_secs(4));
+    drop(gave_up);
 
     // The server breaks the protocol (a masked frame): exit 5, and it got our 1002 first.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -358,12 +389,24 @@ fn every_ending_has_its_exit_code_and_one_line() {
     assert_eq!(got[0], 0x88, "a close frame: {got:?}");
     assert_eq!(u16::from_be_bytes([got[6] ^ got[2], got[7] ^ got[3]]), 1002);
 
-    // The server vanishes without a close: connection lost.
-    let addr = upgrading_server(|tcp| {
-        thread::sleep(Duration::from_millis(200));
+    // The server vanishes without a close: connection lost. It vanishes once the client has
+    // shown it is in the open state, by answering a ping.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let addr = upgrading_server(move |mut tcp| {
+        tcp.write_all(&[0x89, 4, b'l', b'i', b'v', b'e']).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // The pong: a masked frame with the same 4-byte payload.
+        let mut pong = [0u8; 10];
+        let answered = tcp.read_exact(&mut pong).is_ok();
         drop(tcp);
+        tx.send((answered, pong)).unwrap();
     });
     let out = connect_with_open_input(addr);
+    let (answered, pong) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(answered, "no pong: {pong:?}");
+    assert_eq!(pong[..2], [0x8a, 0x84], "a pong of 4 bytes: {pong:?}");
+    let payload: Vec<u8> = (0..4).map(|i| pong[6 + i] ^ pong[2 + i]).collect();
+    assert_eq!(payload, b"live");
     let (code, line) = failure(&out);
     assert_eq!(code, 4, "{line}");
     assert!(line.contains("connection lost"), "{line}");

@@ -35,7 +35,8 @@ pub fn echo_server() -> (Reap, u16) {
     start(&["echo", "--listen", "127.0.0.1:0"], "ws://127.0.0.1:")
 }
 
-/// Starts `wsharp ARGS` and reads the port from the first log line holding `prefix`.
+/// Starts `wsharp ARGS` and reads the port from the first log line holding `prefix`; fails the
+/// test if none comes within 30 s.
 pub fn start(args: &[&str], prefix: &str) -> (Reap, u16) {
     let mut server = Reap(
         Command::new(env!("CARGO_BIN_EXE_wsharp"))
@@ -45,15 +46,19 @@ pub fn start(args: &[&str], prefix: &str) -> (Reap, u16) {
             .expect("start wsharp"),
     );
     let stderr = BufReader::new(server.0.stderr.take().unwrap());
-    let mut lines = stderr.lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split(prefix).nth(1) {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            // Keep reading the log so the server never writes into a closed pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return (server, digits.parse().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let prefix = prefix.to_owned();
+    // Reads the whole log, so the server never writes into a closed pipe.
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Some(rest) = line.split(prefix.as_str()).nth(1) {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                let _ = tx.send(digits);
+            }
         }
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(digits) => (server, digits.parse().unwrap()),
+        Err(e) => panic!("wsharp {args:?} printed no address within 30 s ({e})"),
     }
-    panic!("wsharp {args:?} printed no address");
 }

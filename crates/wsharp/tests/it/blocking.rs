@@ -248,19 +248,25 @@ fn raw_server(then: impl FnOnce(TcpStream) + Send + 'static) -> std::net::Socket
 
 #[test]
 fn recv_timeout_leaves_the_connection_usable() {
-    let addr = raw_server(|mut tcp| {
-        thread::sleep(Duration::from_millis(300));
+    // The server sends its message only once the client's first wait has timed out.
+    let (timed_out, wait) = std::sync::mpsc::channel::<()>();
+    let addr = raw_server(move |mut tcp| {
+        wait.recv_timeout(Duration::from_secs(30))
+            .expect("the client's first recv_timeout ended");
         tcp.write_all(&[0x81, 2, b'h', b'i']).unwrap();
         let mut rest = Vec::new();
         let _ = tcp.read_to_end(&mut rest);
     });
     let mut ws = blocking::connect(&format!("ws://{addr}/")).unwrap();
     let start = Instant::now();
-    assert!(matches!(
-        ws.recv_timeout(Duration::from_millis(50)),
-        Some(Err(Error::Timeout))
-    ));
-    assert!(start.elapsed() < Duration::from_millis(250));
+    let first = ws.recv_timeout(Duration::from_millis(50));
+    let waited = start.elapsed();
+    timed_out.send(()).unwrap();
+    assert!(matches!(first, Some(Err(Error::Timeout))), "{first:?}");
+    assert!(
+        (Duration::from_millis(40)..Duration::from_secs(2)).contains(&waited),
+        "{waited:?}"
+    );
     let msg = ws.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
     assert_eq!(msg, Message::text("hi"));
 }

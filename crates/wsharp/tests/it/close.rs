@@ -138,12 +138,26 @@ async fn clean_close_both_ways_and_split_halves() {
 async fn fault_46_send_waits_when_the_peer_stops_reading() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    // The peer completes the handshake and then reads nothing.
+    let chunk_len = 64 << 10;
+    // The peer completes the handshake and reads nothing until told to; then it reads every
+    // message until the close.
+    let (start_reading, go) = tokio::sync::oneshot::channel::<()>();
     let peer = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let ws = wsharp::accept(tcp).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        drop(ws);
+        let mut ws = wsharp::accept(tcp).await.unwrap();
+        go.await.unwrap();
+        let mut messages = 0usize;
+        while let Some(m) = bounded(ws.recv()).await {
+            match m.unwrap() {
+                Message::Binary(b) => {
+                    assert!(b.len() == chunk_len && b.iter().all(|&x| x == 0));
+                    messages += 1;
+                }
+                Message::Close(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        messages
     });
     let high_water = 1 << 20;
     let config = Config::default().write_high_water(high_water);
@@ -154,24 +168,35 @@ async fn fault_46_send_waits_when_the_peer_stops_reading() {
     )
     .await
     .unwrap();
-    let chunk = Message::binary(vec![0u8; 64 << 10]);
-    let mut sent = 0usize;
-    // Sends complete until the socket buffers and our high-water mark are full, then wait.
-    let blocked = loop {
-        match tokio::time::timeout(Duration::from_millis(500), ws.send(chunk.clone())).await {
-            Ok(Ok(())) => sent += 64 << 10,
-            Ok(Err(e)) => panic!("{e}"),
-            Err(_) => break true,
-        }
-        assert!(sent < 1 << 30, "sent 1 GiB without ever waiting");
-    };
-    assert!(blocked);
+    let chunk = Message::binary(vec![0u8; chunk_len]);
+    // Feeds complete until the socket buffers and our high-water mark are full; then a feed
+    // waits (and, dropped while it waits, has queued nothing).
+    let mut queued = 0usize;
+    while tokio::time::timeout(Duration::from_millis(500), ws.feed(chunk.clone()))
+        .await
+        .is_ok_and(|fed| {
+            fed.unwrap();
+            true
+        })
+    {
+        queued += 1;
+        assert!(
+            queued * chunk_len < 1 << 30,
+            "queued 1 GiB without ever waiting"
+        );
+    }
+    let pending = ws.connection().transmit_len();
     assert!(
-        ws.connection().transmit_len() <= high_water + (64 << 10) + 64,
-        "{} bytes queued",
-        ws.connection().transmit_len()
+        (high_water..=high_water + chunk_len + 64).contains(&pending),
+        "{pending} bytes queued while waiting, high-water mark {high_water}"
     );
-    peer.abort();
+    // Once the peer reads, the waiting send goes through, and the peer has every message.
+    start_reading.send(()).unwrap();
+    bounded(ws.send(chunk.clone())).await.unwrap();
+    queued += 1;
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    while bounded(ws.recv()).await.is_some() {}
+    assert_eq!(bounded(peer).await.unwrap(), queued);
 }
 
 #[tokio::test]

@@ -7,13 +7,93 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use wsharp::demo::{Chat, Echo, INDEX_HTML};
 use wsharp::http::{Method, Request, Response};
 use wsharp::http_server::{HttpServer, HttpServerOptions};
-use wsharp::server::{Behavior, Overflow, ServiceOptions, Session, WebSocketServer, allow_origins};
+use wsharp::server::{
+    Behavior, CloseInfo, Overflow, ServiceOptions, Session, WebSocketServer, allow_origins,
+};
 use wsharp::{ClientBuilder, CloseCode, Config, Error, HandshakeError, Message};
 
 use crate::util::{UPGRADE, bounded, raw_exchange};
+
+/// What a [`Tracked`] session reports, with the session's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    /// The session is in its service's `Sessions`.
+    Opened(String),
+    /// A pong arrived (with `emit_on_ping`); the session's idle time restarted before.
+    Pong(String),
+    /// The session has left its service's `Sessions`.
+    Closed(String),
+}
+
+/// Echoes data messages and reports its session's life on a channel, so that tests wait on
+/// what the server did rather than for a while.
+struct Tracked(UnboundedSender<Seen>);
+
+impl Tracked {
+    /// A factory for a service, and the receiving end of its reports.
+    fn factory() -> (
+        impl Fn() -> Self + Send + Sync + 'static,
+        UnboundedReceiver<Seen>,
+    ) {
+        let (tx, rx) = unbounded_channel();
+        (move || Self(tx.clone()), rx)
+    }
+}
+
+impl Behavior for Tracked {
+    async fn on_open(&mut self, session: &Session) {
+        let _ = self.0.send(Seen::Opened(session.id().to_owned()));
+    }
+
+    async fn on_message(&mut self, session: &Session, message: Message) {
+        match message {
+            Message::Pong(_) => {
+                let _ = self.0.send(Seen::Pong(session.id().to_owned()));
+            }
+            m if m.is_data() => {
+                let _ = session.send(m).await;
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_close(&mut self, session: &Session, _: &CloseInfo) {
+        let _ = self.0.send(Seen::Closed(session.id().to_owned()));
+    }
+}
+
+/// The next report, failing the test if none comes within the test step limit.
+async fn next_seen(seen: &mut UnboundedReceiver<Seen>) -> Seen {
+    bounded(seen.recv())
+        .await
+        .expect("the service's sessions are gone")
+}
+
+/// Waits for `n` sessions to open; returns their ids.
+async fn opened(seen: &mut UnboundedReceiver<Seen>, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        match next_seen(seen).await {
+            Seen::Opened(id) => ids.push(id),
+            other => panic!("waiting for {n} sessions to open, got {other:?}"),
+        }
+    }
+    ids
+}
+
+/// Waits until `condition` holds, checking every few milliseconds; fails the test with `what`
+/// after 10 s. For conditions of time passing (a session idle past a wait time), not events.
+async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "still not {what} after 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
 
 async fn server() -> WebSocketServer {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
@@ -120,7 +200,8 @@ async fn fault_12_13_14_validators_and_48_connection_cap() {
             cookies.iter().any(|(k, v)| k == "token" && v == "good")
         })
         .max_connections(2);
-    server.add_service_with("/app", options, || Echo);
+    let (tracked, mut seen) = Tracked::factory();
+    server.add_service_with("/app", options, tracked);
     server.start();
     let addr = server.local_addr();
     let request = |origin: Option<&str>, host: &str, cookie: &str| {
@@ -170,13 +251,19 @@ async fn fault_12_13_14_validators_and_48_connection_cap() {
     };
     let first = bounded(ok()).await.unwrap();
     let _second = bounded(ok()).await.unwrap();
+    let ids = opened(&mut seen, 2).await;
     let third = bounded(ok()).await;
     assert!(
         matches!(third, Err(Error::Handshake(HandshakeError::UnexpectedStatus { status, .. })) if status == 503),
         "{third:?}"
     );
     drop(first);
-    // The accepted response carried the validator's cookie.
+    // Once the first session has left, there is room again: the next upgrade is accepted, and
+    // its response carries the validator's cookie.
+    match next_seen(&mut seen).await {
+        Seen::Closed(id) => assert!(ids.contains(&id), "{id} was not open"),
+        other => panic!("waiting for the first session to close, got {other:?}"),
+    }
     let resp = {
         let mut tcp = TcpStream::connect(addr).await.unwrap();
         tcp.write_all(request(Some("https://app.example"), &host, "token=good").as_bytes())
@@ -186,10 +273,8 @@ async fn fault_12_13_14_validators_and_48_connection_cap() {
         let n = bounded(tcp.read(&mut buf)).await.unwrap();
         String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase()
     };
-    assert!(
-        resp.contains("set-cookie: seen=1; path=/") || status_of(&resp) == 503,
-        "{resp}"
-    );
+    assert_eq!(status_of(&resp), 101, "{resp}");
+    assert!(resp.contains("set-cookie: seen=1; path=/"), "{resp}");
 }
 
 struct Panicky(Arc<AtomicUsize>);
@@ -279,6 +364,54 @@ async fn fault_48_stop_closes_everyone_within_the_close_timeout() {
 }
 
 #[tokio::test]
+#[ignore = "known failure until the fix: stop() closes at once and drops the messages still queued"]
+async fn stop_delivers_what_was_queued_before_its_close() {
+    let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
+    let (tracked, mut seen) = Tracked::factory();
+    server.add_service_with("/q", ServiceOptions::default().ignore_extensions(), tracked);
+    server.start();
+    let url = format!("ws://{}/q", server.local_addr());
+    const CLIENTS: usize = 10;
+    const MESSAGES: usize = 20;
+    let mut readers = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut ws = bounded(wsharp::connect(&url)).await.unwrap();
+        // Each client reads everything until the server's close, and answers that close.
+        readers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(m) = bounded(ws.recv()).await {
+                got.push(m.map_err(|e| e.to_string()));
+            }
+            got
+        }));
+    }
+    opened(&mut seen, CLIENTS).await;
+    let sessions = server.sessions("/q").unwrap();
+    for i in 0..MESSAGES {
+        let report = sessions.broadcast(format!("message {i}")).unwrap();
+        assert_eq!(report.queued, CLIENTS, "message {i}");
+    }
+    // Stop right after the broadcasts: what was queued goes out before the 1001.
+    bounded(server.stop()).await;
+    for reader in readers {
+        let got = bounded(reader).await.unwrap();
+        let texts: Vec<String> = got
+            .iter()
+            .filter_map(|m| match m {
+                Ok(Message::Text(t)) => Some(t.to_string()),
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<String> = (0..MESSAGES).map(|i| format!("message {i}")).collect();
+        assert_eq!(texts, expected, "delivered before the close: {got:?}");
+        assert!(
+            matches!(got.last(), Some(Ok(Message::Close(Some(f)))) if f.code == CloseCode::GOING_AWAY),
+            "{got:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn fault_47_keepalive_closes_a_dead_peer() {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
     let options = ServiceOptions::default()
@@ -324,7 +457,8 @@ async fn fault_46_broadcast_never_waits_for_a_slow_client() {
             .overflow(overflow)
             .ignore_extensions()
             .config(Config::default().close_timeout(Duration::from_secs(1)));
-        server.add_service_with("/b", options, || Echo);
+        let (tracked, mut seen) = Tracked::factory();
+        server.add_service_with("/b", options, tracked);
         server.start();
         let addr = server.local_addr();
         // A client that never reads.
@@ -337,9 +471,7 @@ async fn fault_46_broadcast_never_waits_for_a_slow_client() {
             .await
             .unwrap();
         let sessions = server.sessions("/b").unwrap();
-        while sessions.count() < 2 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let ids = opened(&mut seen, 2).await;
         let big = vec![7u8; 256 << 10];
         let mut overflowed = 0;
         let started = Instant::now();
@@ -358,11 +490,11 @@ async fn fault_46_broadcast_never_waits_for_a_slow_client() {
         );
         assert!(started.elapsed() < Duration::from_secs(10));
         if overflow == Overflow::Close {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while sessions.count() > 1 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            match next_seen(&mut seen).await {
+                Seen::Closed(id) => assert!(ids.contains(&id), "{id} was not open"),
+                other => panic!("waiting for the slow session to close, got {other:?}"),
             }
-            assert_eq!(sessions.count(), 1, "the slow session was closed");
+            assert_eq!(sessions.count(), 1, "only the slow session was closed");
         }
         drop(stuck);
     }
@@ -372,10 +504,14 @@ async fn fault_46_broadcast_never_waits_for_a_slow_client() {
 async fn sessions_api() {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
     // b will not answer its close: a short close timeout bounds how long its session lingers.
+    // Pongs reach the behaviour, which reports them.
+    let wait_time = Duration::from_millis(500);
     let options = ServiceOptions::default()
-        .keep_clean(false, Duration::from_millis(200))
+        .keep_clean(false, wait_time)
+        .emit_on_ping(true)
         .config(Config::default().close_timeout(Duration::from_millis(500)));
-    server.add_service_with("/s", options, || Echo);
+    let (tracked, mut seen) = Tracked::factory();
+    server.add_service_with("/s", options, tracked);
     server.start();
     let url = format!("ws://{}/s", server.local_addr());
     let mut a = bounded(
@@ -387,11 +523,12 @@ async fn sessions_api() {
     .unwrap();
     let _b = bounded(wsharp::connect(&url)).await.unwrap();
     let sessions = server.sessions("/s").unwrap();
-    while sessions.count() < 2 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let ids = sessions.ids();
+    let mut opened_ids = opened(&mut seen, 2).await;
+    let mut ids = sessions.ids();
     assert_eq!(ids.len(), 2);
+    ids.sort();
+    opened_ids.sort();
+    assert_eq!(ids, opened_ids);
     assert!(
         ids.iter()
             .all(|id| id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()))
@@ -402,30 +539,39 @@ async fn sessions_api() {
         bounded(a.recv()).await.unwrap().unwrap(),
         Message::text("to all")
     );
-    // b never reads, so it never answers pings: after a broadping only a is active.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Neither client sends anything: both go idle past the wait time.
+    until("both sessions inactive", || {
+        sessions.inactive_ids().len() == 2
+    })
+    .await;
+    assert!(sessions.active_ids().is_empty());
+    // b never reads, so it never answers pings: after a broadping only a is active, from the
+    // moment its pong arrived.
     sessions.broadping("p").unwrap();
     assert_eq!(
         bounded(a.recv()).await.unwrap().unwrap(),
         Message::Ping("p".into())
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(sessions.active_ids().len(), 1);
+    bounded(a.flush()).await.unwrap();
+    let a_id = match next_seen(&mut seen).await {
+        Seen::Pong(id) => id,
+        other => panic!("waiting for a's pong, got {other:?}"),
+    };
+    assert_eq!(sessions.active_ids(), std::slice::from_ref(&a_id));
     let inactive = sessions.inactive_ids();
     assert_eq!(inactive.len(), 1);
     let b_id = inactive[0].clone();
-    let a_id = sessions.active_ids()[0].clone();
+    assert_ne!(a_id, b_id);
     sessions.send_to(&a_id, "just you").await.unwrap();
     assert_eq!(
         bounded(a.recv()).await.unwrap().unwrap(),
         Message::text("just you")
     );
     assert_eq!(sessions.sweep(), 1, "the sweep closes b");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while sessions.get(&b_id).is_some() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // b never answers the close: its session ends at the close timeout.
+    assert_eq!(next_seen(&mut seen).await, Seen::Closed(b_id.clone()));
     assert!(sessions.get(&b_id).is_none());
+    assert!(sessions.get(&a_id).is_some(), "the sweep left a open");
     sessions
         .close_session(&a_id, CloseCode(4000), "bye a")
         .await

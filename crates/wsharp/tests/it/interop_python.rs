@@ -18,20 +18,30 @@ impl Drop for Reap {
 }
 
 pub(crate) fn python_echo_server() -> (Reap, u16) {
-    let mut child = Command::new(python())
-        .arg(script("echo_server.py"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the Python echo server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut child = Reap(
+        Command::new(python())
+            .arg(script("echo_server.py"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the Python echo server"),
+    );
+    // Its first line is its port; a server that never prints it fails the test.
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdout = stdout;
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the Python echo server printed no port within 30 s");
     let port = line
         .trim()
         .parse()
         .unwrap_or_else(|_| panic!("Python server printed {line:?}"));
-    (Reap(child), port)
+    (child, port)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
