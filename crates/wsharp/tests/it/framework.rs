@@ -364,7 +364,6 @@ async fn fault_48_stop_closes_everyone_within_the_close_timeout() {
 }
 
 #[tokio::test]
-#[ignore = "known failure until the fix: stop() closes at once and drops the messages still queued"]
 async fn stop_delivers_what_was_queued_before_its_close() {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
     let (tracked, mut seen) = Tracked::factory();
