@@ -239,6 +239,16 @@ fn queue_command(ws: &mut WebSocket<BoxIo>, cmd: Command) {
     }
 }
 
+/// The callbacks' task, ended with the session's own (a stop past its deadline aborts that one;
+/// a callback that never returns must not outlive it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 enum HandlerEvent {
     Message(Message),
     Error(Error),
@@ -267,7 +277,7 @@ async fn run_session<B: Behavior>(
     // Everything logged for this session, the behaviour's own logs included, carries this span.
     let span = tracing::info_span!("session", id = %inner.id, peer = ?inner.remote_addr, path = %inner.uri.path());
     let handler_session = session.clone();
-    let handler = tokio::spawn(tracing::Instrument::instrument(
+    let mut handler = AbortOnDrop(tokio::spawn(tracing::Instrument::instrument(
         async move {
             let s = &handler_session;
             let mut healthy = guarded(behavior.on_open(s)).await;
@@ -289,7 +299,7 @@ async fn run_session<B: Behavior>(
             (behavior, healthy)
         },
         span.clone(),
-    ));
+    )));
 
     let io = async {
         tracing::debug!(protocol = ?inner.protocol, "session open");
@@ -362,7 +372,7 @@ async fn run_session<B: Behavior>(
     inner.sessions.remove(&inner.id);
     drop(events);
     drop(ws);
-    if let Ok((mut behavior, healthy)) = handler.await
+    if let Ok((mut behavior, healthy)) = (&mut handler.0).await
         && healthy
     {
         let _ = guarded(behavior.on_close(&session, &info)).await;
