@@ -12,6 +12,8 @@ pub struct HeadReader {
     buf: BytesMut,
     scanned: usize,
     max: usize,
+    /// Whether the first line is known to end within its limit.
+    line_ok: bool,
 }
 
 impl HeadReader {
@@ -21,6 +23,7 @@ impl HeadReader {
             buf: BytesMut::new(),
             scanned: 0,
             max,
+            line_ok: false,
         }
     }
 
@@ -48,6 +51,19 @@ impl HeadReader {
     /// # Errors
     /// [`HandshakeError::UriTooLong`] or [`HandshakeError::HeadTooLarge`] once a limit is passed.
     pub fn poll_head(&mut self) -> Result<Option<BytesMut>, HandshakeError> {
+        let line_limit = MAX_REQUEST_LINE.min(self.max);
+        if !self.line_ok {
+            // The first line fits if its CRLF starts within `line_limit` bytes. Checked for a
+            // complete head too, and only until it is known, so the scan stays linear.
+            let window = &self.buf[..self.buf.len().min(line_limit + 2)];
+            if find(window, b"\r\n").is_some() {
+                self.line_ok = true;
+            } else if window.len() > line_limit
+                && !(window.len() == line_limit + 1 && window[line_limit] == b'\r')
+            {
+                return Err(HandshakeError::UriTooLong { max: line_limit });
+            }
+        }
         let from = self.scanned.saturating_sub(3);
         if let Some(i) = find(&self.buf[from..], b"\r\n\r\n") {
             let end = from + i + 4;
@@ -55,13 +71,10 @@ impl HeadReader {
                 return Err(HandshakeError::HeadTooLarge { max: self.max });
             }
             self.scanned = 0;
+            self.line_ok = false;
             return Ok(Some(self.buf.split_to(end)));
         }
         self.scanned = self.buf.len();
-        let line_limit = MAX_REQUEST_LINE.min(self.max);
-        if self.buf.len() > line_limit && find(&self.buf[..=line_limit], b"\r\n").is_none() {
-            return Err(HandshakeError::UriTooLong { max: line_limit });
-        }
         if self.buf.len() > self.max {
             return Err(HandshakeError::HeadTooLarge { max: self.max });
         }
@@ -106,6 +119,21 @@ mod tests {
             r.poll_head(),
             Err(HandshakeError::UriTooLong { .. })
         ));
+        // A complete head is held to the same line limit.
+        let mut r = HeadReader::new(16 << 10);
+        let line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_REQUEST_LINE));
+        r.buffer().extend_from_slice(line.as_bytes());
+        assert!(matches!(
+            r.poll_head(),
+            Err(HandshakeError::UriTooLong { .. })
+        ));
+        let mut r = HeadReader::new(16 << 10);
+        let line = format!(
+            "GET /{} HTTP/1.1\r\n\r\n",
+            "a".repeat(MAX_REQUEST_LINE - 15)
+        );
+        r.buffer().extend_from_slice(line.as_bytes());
+        assert!(r.poll_head().unwrap().is_some());
         let mut r = HeadReader::new(100);
         r.buffer().extend_from_slice(b"GET / HTTP/1.1\r\n");
         r.buffer().extend_from_slice(&[b'x'; 100]);
