@@ -9,13 +9,14 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, UPGRADE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, UPGRADE};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use wsharp_proto::CloseCode;
+use wsharp_proto::handshake::MAX_REQUEST_LINE;
+use wsharp_proto::{CloseCode, Limits};
 
 use super::files::{serve_file, status};
 use crate::error::Result;
@@ -35,7 +36,17 @@ pub struct HttpServerOptions {
     pub index_page: Option<Bytes>,
     /// Largest request body read for a handler. Default 1 MiB; over it: 413.
     pub max_body: usize,
-    /// Time allowed to send a request head. Default 10 s.
+    /// Limits on every request head, the same as a [`WebSocketServer`](crate::WebSocketServer)'s
+    /// and a [`ServerBuilder`](crate::ServerBuilder)'s: [`Limits::max_handshake_size`] (default
+    /// 16 KiB; over it: 431), [`Limits::max_headers`] (default 100; over it: 431), and a request
+    /// line of at most [`MAX_REQUEST_LINE`] (8 KiB) or the head limit if smaller (over it: 414;
+    /// a request line that also passes the head limit is answered 431). The frame and message
+    /// limits of WebSocket sessions are the services' own ([`ServiceOptions::config`]).
+    pub limits: Limits,
+    /// Time allowed to send a request head, counted from the start of the connection or the end
+    /// of the previous response, not extended as bytes arrive. Default 10 s, as
+    /// [`Config::handshake_timeout`](wsharp_proto::Config::handshake_timeout). Over it: the
+    /// connection is closed.
     pub header_timeout: Duration,
     /// The close timeout used when stopping. Default 5 s.
     pub close_timeout: Duration,
@@ -47,6 +58,7 @@ impl Default for HttpServerOptions {
             document_root: PathBuf::from("./public"),
             index_page: None,
             max_body: 1 << 20,
+            limits: Limits::default(),
             header_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
         }
@@ -57,6 +69,18 @@ impl HttpServerOptions {
     /// Sets [`HttpServerOptions::document_root`].
     pub fn document_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.document_root = root.into();
+        self
+    }
+
+    /// Sets [`HttpServerOptions::limits`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`HttpServerOptions::header_timeout`].
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
         self
     }
 
@@ -185,9 +209,21 @@ impl HttpServer {
             async move { Ok::<_, std::convert::Infallible>(this.handle(req, peer).await.map(Full::new)) }
         });
         let stopped = self.0.hub.stopped();
-        let conn = hyper::server::conn::http1::Builder::new()
+        let limits = &self.0.options.limits;
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
             .timer(TokioTimer::new())
             .header_read_timeout(self.0.options.header_timeout)
+            // hyper reads at most this much while looking for the end of a head (it refuses
+            // less than 8 KiB), and answers 431 for a complete head over `max_header_size`.
+            .max_buf_size(limits.max_handshake_size.max(HYPER_MIN_BUF_SIZE))
+            .max_header_size(limits.max_handshake_size);
+        if limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+            // hyper keeps its default count on the stack; any other count is a heap allocation
+            // per request.
+            builder.max_headers(limits.max_headers);
+        }
+        let conn = builder
             .serve_connection(TokioIo::new(tcp), service)
             .with_upgrades();
         tokio::pin!(conn);
@@ -205,8 +241,18 @@ impl HttpServer {
     }
 
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Bytes> {
+        let line_limit = MAX_REQUEST_LINE.min(self.0.options.limits.max_handshake_size);
+        if request_line_len(req.method(), req.uri()) > line_limit {
+            return closing(status(StatusCode::URI_TOO_LONG));
+        }
         if req.headers().contains_key(UPGRADE) {
-            return self.upgrade(req, peer);
+            let response = self.upgrade(req, peer);
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                return response;
+            }
+            // A refused upgrade ends the connection: a request pipelined behind it is never
+            // served (fault catalogue 10).
+            return closing(response);
         }
         let method = req.method().clone();
         let handler = self
@@ -295,4 +341,28 @@ impl HttpServer {
             .stop(code, reason, self.0.options.close_timeout)
             .await;
     }
+}
+
+/// hyper's smallest accepted `max_buf_size`.
+const HYPER_MIN_BUF_SIZE: usize = 8 << 10;
+
+/// hyper's header count when none is set.
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
+/// The length of the request line `METHOD URI HTTP/1.1` that carried `method` and `uri` (the
+/// URI as sent, in origin or absolute form).
+fn request_line_len(method: &Method, uri: &Uri) -> usize {
+    let scheme = uri.scheme_str().map_or(0, |s| s.len() + 3);
+    let authority = uri.authority().map_or(0, |a| a.as_str().len());
+    let path = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    method.as_str().len() + 1 + scheme + authority + path + " HTTP/1.1".len()
+}
+
+/// `response` with `Connection: close`: hyper closes the connection once it is written and
+/// reads no further request from it.
+fn closing(mut response: Response<Bytes>) -> Response<Bytes> {
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }

@@ -87,6 +87,28 @@ impl WebSocketServer {
         })
     }
 
+    /// The settings for reading upgrade requests: [`Config::limits`]'s
+    /// [`max_handshake_size`](wsharp_proto::Limits::max_handshake_size) (default 16 KiB; over
+    /// it: 431) and [`max_headers`](wsharp_proto::Limits::max_headers) (default 100; over it:
+    /// 431), a request line of at most 8 KiB (over it: 414), and
+    /// [`Config::handshake_timeout`] (default 10 s) for the whole request, counted from the
+    /// connection's accept and not extended as bytes arrive; also the stop's
+    /// [`Config::close_timeout`]. Each service's sessions run with that service's own
+    /// [`ServiceOptions::config`]. Set it before [`start`](Self::start).
+    ///
+    /// ```no_run
+    /// # async fn run() -> wsharp::Result<()> {
+    /// use std::time::Duration;
+    /// let server = wsharp::server::WebSocketServer::bind("127.0.0.1:4649")
+    ///     .await?
+    ///     .config(wsharp::Config::default().handshake_timeout(Duration::from_secs(5)));
+    /// # Ok(()) }
+    /// ```
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Arc::new(config);
+        self
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.hub.addr()

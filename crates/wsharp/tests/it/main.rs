@@ -6,6 +6,7 @@ mod close;
 mod dead_peer;
 mod deflate_finished;
 mod framework;
+mod http_limits;
 mod interop_python;
 mod server_handshake;
 mod util;
