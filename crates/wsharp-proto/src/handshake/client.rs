@@ -9,6 +9,10 @@ use super::key::{accept_key, generate_key};
 use super::{HandshakeError, header_has_token, header_list};
 use crate::config::Limits;
 
+/// The most bytes of a refusal's body (a response other than 101) a client reads and keeps in
+/// [`HandshakeError::UnexpectedStatus`]: 16 KiB, the default head limit. The rest is never read.
+pub const MAX_ERROR_BODY: usize = 16 << 10;
+
 /// The client side of the opening handshake.
 #[derive(Debug)]
 pub struct ClientHandshake;
@@ -98,6 +102,7 @@ impl ExpectResponse {
             return Err(HandshakeError::UnexpectedStatus {
                 status: response.status(),
                 headers: Box::new(response.headers().clone()),
+                body: Bytes::new(),
             });
         }
         let headers = response.headers();
@@ -262,7 +267,9 @@ mod rfc6455_4_1_client_handshake {
         ));
         let not_101 = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\n\r\n";
         match expect.check(not_101, &limits) {
-            Err(HandshakeError::UnexpectedStatus { status, headers }) => {
+            Err(HandshakeError::UnexpectedStatus {
+                status, headers, ..
+            }) => {
                 assert_eq!(status, 401);
                 assert!(headers.contains_key("www-authenticate"));
             }

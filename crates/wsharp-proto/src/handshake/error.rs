@@ -1,3 +1,4 @@
+use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 /// Why an opening handshake failed.
@@ -53,6 +54,13 @@ pub enum HandshakeError {
         status: StatusCode,
         /// The response headers.
         headers: Box<HeaderMap>,
+        /// The start of the response body, at most
+        /// [`MAX_ERROR_BODY`](super::MAX_ERROR_BODY) bytes: as much of a `Content-Length`
+        /// body as arrives within the handshake timeout, or else the bytes that came with the
+        /// head, as sent (a chunked body is not decoded). The tokio client fills it in;
+        /// [`ExpectResponse::check`](super::ExpectResponse::check), which sees only the head,
+        /// leaves it empty.
+        body: Bytes,
     },
     /// The server's `Sec-WebSocket-Accept` does not match our key.
     #[error("wrong Sec-WebSocket-Accept")]

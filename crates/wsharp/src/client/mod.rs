@@ -1,11 +1,17 @@
 //! The client: [`connect`] and [`ClientBuilder`].
 
-use http::header::{ORIGIN, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL};
-use http::{HeaderName, HeaderValue, Request, Uri};
+use bytes::{Bytes, BytesMut};
+use http::header::{
+    CONTENT_LENGTH, ORIGIN, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, TRANSFER_ENCODING,
+};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use wsharp_proto::deflate::Deflate;
-use wsharp_proto::handshake::{ClientHandshake, ExpectResponse, HandshakeError, HeadReader};
+use wsharp_proto::handshake::{
+    ClientHandshake, ExpectResponse, HandshakeError, HeadReader, MAX_ERROR_BODY,
+};
 use wsharp_proto::{Config, Connection, Limits, Role};
 
 use crate::error::{Error, Result};
@@ -184,7 +190,7 @@ impl ClientBuilder {
     pub async fn connect(self) -> Result<WebSocket<Transport>> {
         let request = self.request()?;
         let (host, port) = host_port(request.uri());
-        let timeout = self.config.handshake_timeout;
+        let deadline = Instant::now() + self.config.handshake_timeout;
         let work = async {
             let tcp = TcpStream::connect((host.as_str(), port)).await?;
             tcp.set_nodelay(true)?;
@@ -193,10 +199,11 @@ impl ClientBuilder {
                 &request,
                 self.config.clone(),
                 self.compression,
+                deadline,
             )
             .await
         };
-        tokio::time::timeout(timeout, work)
+        tokio::time::timeout_at(deadline, work)
             .await
             .map_err(|_| Error::HandshakeTimeout)?
     }
@@ -211,10 +218,10 @@ impl ClientBuilder {
         stream: S,
     ) -> Result<WebSocket<S>> {
         let request = self.request()?;
-        let timeout = self.config.handshake_timeout;
-        tokio::time::timeout(
-            timeout,
-            handshake(stream, &request, self.config, self.compression),
+        let deadline = Instant::now() + self.config.handshake_timeout;
+        tokio::time::timeout_at(
+            deadline,
+            handshake(stream, &request, self.config, self.compression, deadline),
         )
         .await
         .map_err(|_| Error::HandshakeTimeout)?
@@ -226,6 +233,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     request: &Request<()>,
     config: Config,
     compression: Option<Deflate>,
+    deadline: Instant,
 ) -> Result<WebSocket<S>> {
     let (bytes, expect) = ClientHandshake::start(request)?;
     io.write_all(&bytes).await?;
@@ -243,9 +251,68 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             .into());
         }
     };
-    let (conn, protocol) = finish_handshake(&expect, &head, request, config, compression)?;
+    let (conn, protocol) = match finish_handshake(&expect, &head, request, config, compression) {
+        Ok(agreed) => agreed,
+        Err(Error::Handshake(HandshakeError::UnexpectedStatus {
+            status, headers, ..
+        })) => {
+            let body = read_error_body(&mut io, &headers, reader.into_rest(), deadline).await;
+            return Err(HandshakeError::UnexpectedStatus {
+                status,
+                headers,
+                body,
+            }
+            .into());
+        }
+        Err(e) => return Err(e),
+    };
     let rest = reader.into_rest();
     Ok(WebSocket::from_connection(io, conn, &rest, protocol))
+}
+
+/// How much of a refusal's body to keep: up to [`MAX_ERROR_BODY`] of a `Content-Length` body,
+/// `None` for any other (close-delimited or chunked), of which only what came with the head
+/// is kept.
+pub(crate) fn error_body_len(headers: &HeaderMap) -> Option<usize> {
+    if headers.contains_key(TRANSFER_ENCODING) {
+        return None;
+    }
+    let length: u64 = headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(usize::try_from(length).map_or(MAX_ERROR_BODY, |l| l.min(MAX_ERROR_BODY)))
+}
+
+/// Reads the start of a refusal's body after its head: `received` is what came with the head;
+/// more is read only for a `Content-Length` body, never past [`MAX_ERROR_BODY`] nor `deadline`.
+/// A read error or the deadline ends it with what was read.
+async fn read_error_body<S: AsyncRead + Unpin>(
+    io: &mut S,
+    headers: &HeaderMap,
+    mut received: BytesMut,
+    deadline: Instant,
+) -> Bytes {
+    let Some(want) = error_body_len(headers) else {
+        received.truncate(MAX_ERROR_BODY);
+        return received.freeze();
+    };
+    let read = async {
+        while received.len() < want {
+            // Never more than the body still wanted: bytes past the cap stay unread.
+            let mut limited = (&mut *io).take((want - received.len()) as u64);
+            match limited.read_buf(&mut received).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout_at(deadline, read).await;
+    received.truncate(want);
+    received.freeze()
 }
 
 /// The host (without IPv6 brackets) and port to connect to for `uri`.

@@ -106,7 +106,9 @@ async fn fault_20_non_101_carries_status_and_headers() {
     })
     .await;
     match connect(addr, &[]).await {
-        Err(Error::Handshake(HandshakeError::UnexpectedStatus { status, headers })) => {
+        Err(Error::Handshake(HandshakeError::UnexpectedStatus {
+            status, headers, ..
+        })) => {
             assert_eq!(status, 401);
             assert!(headers.contains_key("www-authenticate"));
         }

@@ -5,6 +5,7 @@ mod client_handshake;
 mod close;
 mod dead_peer;
 mod deflate_finished;
+mod faults;
 mod framework;
 mod http_limits;
 mod interop_python;
