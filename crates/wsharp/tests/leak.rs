@@ -1,0 +1,159 @@
+//! Fault catalogue 41: connections that fail in every way, 10^4 times, leave nothing behind.
+//! Its own test binary with one test, so the heap it counts and the RSS it reads are this
+//! test's alone.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wsharp::demo::Echo;
+use wsharp::server::{Sessions, WebSocketServer};
+use wsharp::{Error, HandshakeError};
+
+/// Counts the bytes allocated and not yet freed.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is passed on to `System` unchanged; the counter is only arithmetic.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as for `alloc` and `dealloc`.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_add(
+                new_size as isize - layout.size() as isize,
+                Ordering::Relaxed,
+            );
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The resident set size, from /proc/self/statm (in 4 KiB pages on the platforms tested).
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+const UPGRADE: &str = "GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// One failing connection, of three kinds in turn: an upgrade reset mid-frame, a request reset
+/// mid-head, and a client refused with 404.
+async fn fail_once(addr: std::net::SocketAddr, i: usize) {
+    match i % 3 {
+        0 => {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(UPGRADE.as_bytes()).await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 512];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = tcp.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed before the 101");
+                head.extend_from_slice(&buf[..n]);
+            }
+            assert!(head.starts_with(b"HTTP/1.1 101"));
+            // The first bytes of a 100-byte masked frame, then a reset.
+            tcp.write_all(&[0x82, 0x80 | 100, 1, 2, 3, 4, 9, 9, 9])
+                .await
+                .unwrap();
+            tcp.set_zero_linger().unwrap();
+        }
+        1 => {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let mut tcp = tcp;
+            tcp.write_all(&UPGRADE.as_bytes()[..60]).await.unwrap();
+            tcp.set_zero_linger().unwrap();
+        }
+        _ => match wsharp::connect(&format!("ws://{addr}/nope")).await {
+            Err(Error::Handshake(HandshakeError::UnexpectedStatus { status, .. })) => {
+                assert_eq!(status, 404);
+            }
+            other => panic!("{other:?}"),
+        },
+    }
+}
+
+/// Waits until no session is open and only `baseline` tasks are alive (the failed connections'
+/// tasks have ended), failing after 20 s.
+async fn quiesce(sessions: &Sessions, baseline: usize) {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sessions.count() != 0 || metrics.num_alive_tasks() > baseline {
+        assert!(
+            Instant::now() < deadline,
+            "{} sessions and {} tasks still alive (baseline {baseline})",
+            sessions.count(),
+            metrics.num_alive_tasks()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_41_ten_thousand_failed_connections_leave_memory_flat() {
+    let started = Instant::now();
+    let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
+    server.add_service("/chat", || Echo);
+    server.start();
+    let addr = server.local_addr();
+    let sessions = server.sessions("/chat").unwrap();
+    let baseline = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+
+    // Warm up: thread-local buffer pools, tokio's registration slabs and the allocator's
+    // arenas reach their working size.
+    for i in 0..1_000 {
+        fail_once(addr, i).await;
+    }
+    quiesce(&sessions, baseline).await;
+    let (live_before, rss_before) = (LIVE.load(Ordering::SeqCst), rss_bytes());
+
+    for i in 0..10_000 {
+        fail_once(addr, i).await;
+    }
+    quiesce(&sessions, baseline).await;
+    let (live_after, rss_after) = (LIVE.load(Ordering::SeqCst), rss_bytes());
+
+    let live_growth = live_after - live_before;
+    let rss_growth = rss_after.saturating_sub(rss_before);
+    eprintln!(
+        "10^4 failed connections in {:?}: heap {live_before} -> {live_after} bytes, RSS {rss_before} -> {rss_after} bytes",
+        started.elapsed()
+    );
+    // A leak of 64 bytes per connection would show as 640 KB of heap.
+    assert!(
+        live_growth < 256 << 10,
+        "the heap grew by {live_growth} bytes over 10^4 failed connections"
+    );
+    // RSS moves with the allocator's caching too: a leak of one 4 KiB page per connection
+    // would show as 40 MB.
+    assert!(
+        rss_growth < 16 << 20,
+        "RSS grew by {rss_growth} bytes over 10^4 failed connections"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    server.stop().await;
+}
