@@ -33,6 +33,8 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "installing nodejs and npm"
   apt_install nodejs npm >/dev/null
 fi
+# The Node `ws` client of the interop tests, pinned by its package-lock.json.
+npm ci --prefix crates/wsharp/tests/node --no-audit --no-fund --silent
 
 log "setting up the Python venv"
 if [ ! -x .venv/bin/python ]; then

@@ -8,6 +8,7 @@ mod deflate_finished;
 mod faults;
 mod framework;
 mod http_limits;
+mod interop_node;
 mod interop_python;
 mod server_handshake;
 mod util;
