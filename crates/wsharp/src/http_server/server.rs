@@ -36,7 +36,7 @@ pub struct HttpServerOptions {
     pub index_page: Option<Bytes>,
     /// Largest request body read for a handler. Default 1 MiB; over it: 413.
     pub max_body: usize,
-    /// Limits on every request head, the same as a [`WebSocketServer`](crate::WebSocketServer)'s
+    /// Limits on every request head, the same as a [`WebSocketServer`](crate::server::WebSocketServer)'s
     /// and a [`ServerBuilder`](crate::ServerBuilder)'s: [`Limits::max_handshake_size`] (default
     /// 16 KiB; over it: 431), [`Limits::max_headers`] (default 100; over it: 431), and a request
     /// line of at most [`MAX_REQUEST_LINE`] (8 KiB) or the head limit if smaller (over it: 414;
