@@ -38,9 +38,15 @@ pub fn echo_server() -> (Reap, u16) {
 /// Starts `wsharp ARGS` and reads the port from the first log line holding `prefix`; fails the
 /// test if none comes within 30 s.
 pub fn start(args: &[&str], prefix: &str) -> (Reap, u16) {
+    start_with_env(args, prefix, &[])
+}
+
+/// As [`start`], with these environment variables set for the server.
+pub fn start_with_env(args: &[&str], prefix: &str, env: &[(&str, &str)]) -> (Reap, u16) {
     let mut server = Reap(
         Command::new(env!("CARGO_BIN_EXE_wsharp"))
             .args(args)
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start wsharp"),

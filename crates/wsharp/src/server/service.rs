@@ -370,12 +370,19 @@ async fn run_session<B: Behavior>(
     span.in_scope(|| tracing::debug!(code = code.0, reason = %info.reason, "session closed"));
     inner.closed.store(true, Ordering::Release);
     inner.sessions.remove(&inner.id);
+    let close_timeout = ws.connection().config().close_timeout;
     drop(events);
     drop(ws);
-    if let Ok((mut behavior, healthy)) = (&mut handler.0).await
-        && healthy
-    {
-        let _ = guarded(behavior.on_close(&session, &info)).await;
+    // The callbacks see no more events; one still running after the close timeout never ends
+    // by itself and is aborted (with the behavior, so `on_close` is not called).
+    match tokio::time::timeout(close_timeout, &mut handler.0).await {
+        Ok(Ok((mut behavior, true))) => {
+            let _ = guarded(behavior.on_close(&session, &info)).await;
+        }
+        Ok(_) => {}
+        Err(_) => span.in_scope(|| {
+            tracing::warn!("a callback still ran a close timeout after the session ended: aborted");
+        }),
     }
 }
 

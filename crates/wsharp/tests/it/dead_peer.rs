@@ -72,16 +72,23 @@ async fn keepalive_ends_a_session_whose_peer_stopped_reading() {
         took < interval * 2 + Duration::from_millis(700),
         "session ended after {took:?}"
     );
-    assert!(took >= interval * 2, "ended after {took:?}: before two intervals");
+    assert!(
+        took >= interval * 2,
+        "ended after {took:?}: before two intervals"
+    );
     assert!(!info.was_clean, "{info:?}");
     assert_eq!(server.sessions("/flood").unwrap().count(), 0);
 }
 
 #[tokio::test]
 async fn stop_ends_sessions_that_never_finish_the_close() {
-    let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    let (tx, mut seen) = unbounded_channel();
     let close_timeout = Duration::from_millis(400);
+    // The server's close timeout sets the stop's deadline.
+    let server = WebSocketServer::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .config(Config::default().close_timeout(close_timeout));
+    let (tx, mut seen) = unbounded_channel();
     let options = ServiceOptions::default()
         .ignore_extensions()
         .config(Config::default().close_timeout(close_timeout));
@@ -178,7 +185,10 @@ async fn fault_47_client_keepalive_finds_a_dead_server() {
         ),
         "{result:?}"
     );
-    assert!(took >= interval * 2 && took < interval * 2 + Duration::from_millis(600), "{took:?}");
+    assert!(
+        took >= interval * 2 && took < interval * 2 + Duration::from_millis(600),
+        "{took:?}"
+    );
     assert!(bounded(ws.recv()).await.is_none(), "then the stream ends");
 }
 
@@ -204,7 +214,10 @@ async fn fault_47_blocking_client_keepalive_finds_a_dead_server() {
         ),
         "{result:?}"
     );
-    assert!(took >= interval * 2 && took < interval * 2 + Duration::from_millis(600), "{took:?}");
+    assert!(
+        took >= interval * 2 && took < interval * 2 + Duration::from_millis(600),
+        "{took:?}"
+    );
     assert!(ended, "then the iterator ends");
 }
 
@@ -268,9 +281,12 @@ impl Drop for Stuck {
 
 #[tokio::test]
 async fn stop_ends_a_callback_that_never_returns() {
-    let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    let (tx, mut seen) = unbounded_channel();
     let close_timeout = Duration::from_millis(300);
+    let server = WebSocketServer::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .config(Config::default().close_timeout(close_timeout));
+    let (tx, mut seen) = unbounded_channel();
     let options = ServiceOptions::default()
         .ignore_extensions()
         .config(Config::default().close_timeout(close_timeout));
@@ -288,7 +304,10 @@ async fn stop_ends_a_callback_that_never_returns() {
     let started = Instant::now();
     bounded(server.stop()).await;
     let took = started.elapsed();
-    assert!(took < close_timeout + Duration::from_secs(3), "stop took {took:?}");
+    assert!(
+        took < close_timeout + Duration::from_secs(3),
+        "stop took {took:?}"
+    );
     // The stuck callback's task is ended with its session, not left running.
     assert_eq!(bounded(seen.recv()).await, Some("dropped"));
     // The client saw the server's close (1001) answered by its own.

@@ -87,7 +87,11 @@ async fn read_head(tcp: &mut TcpStream) -> String {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(bounded(tcp.read(&mut byte)).await.unwrap(), 1, "head ended early");
+        assert_eq!(
+            bounded(tcp.read(&mut byte)).await.unwrap(),
+            1,
+            "head ended early"
+        );
         head.push(byte[0]);
     }
     String::from_utf8(head).unwrap()
