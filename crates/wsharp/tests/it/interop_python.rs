@@ -102,7 +102,10 @@ async fn wsharp_client_against_python_server() {
     );
 
     // Each close code the server sends reaches us with its reason.
-    for code in [1000u16, 1001, 1003, 1007, 1008, 1009, 1011, 3000, 4999] {
+    // 1012-1014 (registered with IANA: restart, try again later, bad gateway) included.
+    for code in [
+        1000u16, 1001, 1003, 1007, 1008, 1009, 1011, 1012, 1013, 1014, 3000, 4999,
+    ] {
         let mut ws = bounded(wsharp::connect(&url)).await.unwrap();
         ws.send(format!("close {code} bye {code}")).await.unwrap();
         match bounded(ws.recv()).await {

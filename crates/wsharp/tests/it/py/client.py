@@ -8,7 +8,7 @@ import sys
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-CODES = [1000, 1001, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999]
+CODES = [1000, 1001, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999]
 
 
 class CheckFailed(Exception):
