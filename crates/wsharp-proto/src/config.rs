@@ -95,11 +95,12 @@ pub struct Config {
     /// ([`Connection::poll_timeout`](crate::Connection::poll_timeout)).
     pub close_timeout: Duration,
     /// Keepalive: after this long without a frame from the peer, send it a ping. Default
-    /// `None` (off). Kept by the connection, in every role and I/O layer.
+    /// `None` (off; a zero interval is off too). Kept by the connection, in every role and I/O
+    /// layer.
     pub keepalive_interval: Option<Duration>,
     /// Keepalive: how long after its ping the peer may stay silent before the connection fails
-    /// with 1011 (keepalive timeout). Default `None`: as long as the interval. So a dead peer
-    /// is found within interval + timeout.
+    /// with 1011 (keepalive timeout). Default `None` (and zero): as long as the interval. So a
+    /// dead peer is found within interval + timeout.
     pub keepalive_timeout: Option<Duration>,
     /// How long the whole opening handshake may take. Default 10 s. Enforced by the I/O layer.
     pub handshake_timeout: Duration,

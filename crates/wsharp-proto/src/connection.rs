@@ -207,11 +207,23 @@ impl Connection {
         }
     }
 
+    /// The keepalive's interval and timeout, if it is on: a zero interval is off, a zero or
+    /// missing timeout is the interval.
+    fn keepalive(&self) -> Option<(std::time::Duration, std::time::Duration)> {
+        let interval = self.config.keepalive_interval.filter(|i| !i.is_zero())?;
+        let timeout = self
+            .config
+            .keepalive_timeout
+            .filter(|t| !t.is_zero())
+            .unwrap_or(interval);
+        Some((interval, timeout))
+    }
+
     /// Whether [`poll_timeout`](Self::poll_timeout) may return a deadline: `false` while the
     /// connection is open without keepalive, so that a driver need not read the clock.
     #[inline]
     pub fn needs_time(&self) -> bool {
-        self.config.keepalive_interval.is_some() || self.sent_close || self.closed
+        self.keepalive().is_some() || self.sent_close || self.closed
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due, if ever. `now` starts the
@@ -222,7 +234,7 @@ impl Connection {
     pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
         let open = !self.sent_close && !self.closed;
         if open {
-            let interval = self.config.keepalive_interval?;
+            let (interval, _) = self.keepalive()?;
             let t = self.timers_mut();
             return Some(*t.keepalive_at.get_or_insert_with(|| later(now, interval)));
         }
@@ -245,6 +257,7 @@ impl Connection {
     /// [`Config::keepalive_timeout`] of it. Drain [`poll_event`](Self::poll_event) and the
     /// output after it.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let keepalive = self.keepalive();
         let Some(t) = self.timers.as_mut() else {
             return;
         };
@@ -261,8 +274,9 @@ impl Connection {
         if self.sent_close || self.closed || t.keepalive_at.is_none_or(|at| now < at) {
             return;
         }
-        let interval = self.config.keepalive_interval.unwrap_or_default();
-        let timeout = self.config.keepalive_timeout.unwrap_or(interval);
+        let Some((interval, timeout)) = keepalive else {
+            return;
+        };
         let heard = std::mem::take(&mut t.heard);
         if heard {
             t.ping_outstanding = false;

@@ -1228,3 +1228,60 @@ mod fields_set_directly {
         }
     }
 }
+
+mod timers_at_their_edges {
+    use super::*;
+
+    #[test]
+    fn a_zero_keepalive_interval_is_off_and_a_zero_timeout_is_the_interval() {
+        let mut c = Connection::new(
+            Role::Server,
+            Config::default().keepalive_interval(Some(Duration::ZERO)),
+        );
+        assert!(!c.needs_time());
+        assert_eq!(c.poll_timeout(Instant::now()), None);
+        let mut c = Connection::new(
+            Role::Server,
+            Config::default()
+                .keepalive_interval(Some(Duration::from_secs(2)))
+                .keepalive_timeout(Some(Duration::ZERO)),
+        );
+        let t0 = Instant::now();
+        let ping_at = c.poll_timeout(t0).unwrap();
+        c.handle_timeout(ping_at);
+        assert_eq!(sent_frames(&output(&mut c), Role::Server).len(), 1, "ping");
+        assert_eq!(
+            c.poll_timeout(ping_at),
+            Some(ping_at + Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn a_zero_close_timeout_gives_up_at_once() {
+        let mut c = Connection::new(
+            Role::Client,
+            Config::default().close_timeout(Duration::ZERO),
+        );
+        c.close(None).unwrap();
+        let now = Instant::now();
+        assert_eq!(c.poll_timeout(now), Some(now));
+        c.handle_timeout(now);
+        assert!(matches!(
+            &events(&mut c)[..],
+            [Event::Failed(ProtocolError::CloseTimeout)]
+        ));
+        assert!(c.is_expired());
+    }
+
+    #[test]
+    fn handle_timeout_before_any_deadline_does_nothing() {
+        let mut c = Connection::new(
+            Role::Client,
+            Config::default().keepalive_interval(Some(Duration::from_secs(1))),
+        );
+        c.handle_timeout(Instant::now());
+        assert!(!c.has_transmit());
+        assert!(events(&mut c).is_empty());
+        assert_eq!(c.state(), State::Open);
+    }
+}
