@@ -90,7 +90,7 @@ impl Deflate {
             level: self.level.min(9),
             server_max_window_bits: self.server_max_window_bits.map(|b| b.clamp(9, 15)),
             client_max_window_bits: self.client_max_window_bits.map(|b| b.clamp(9, 15)),
-            ..self.clone()
+            ..*self
         }
     }
 

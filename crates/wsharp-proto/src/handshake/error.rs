@@ -57,7 +57,7 @@ pub enum HandshakeError {
         /// The start of the response body, at most
         /// [`MAX_ERROR_BODY`](super::MAX_ERROR_BODY) bytes: as much of a `Content-Length`
         /// body as arrives within the handshake timeout, or else the bytes that came with the
-        /// head, as sent (a chunked body is not decoded). The tokio client fills it in;
+        /// head, as sent (a chunked body is not decoded). The clients fill it in;
         /// [`ExpectResponse::check`](super::ExpectResponse::check), which sees only the head,
         /// leaves it empty.
         body: Bytes,

@@ -47,9 +47,11 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use http::Request;
 use wsharp_proto::Limits;
-use wsharp_proto::handshake::{ClientHandshake, HeadReader, encode_response, parse_request};
+use wsharp_proto::handshake::{
+    ClientHandshake, HandshakeError, HeadReader, MAX_ERROR_BODY, encode_response, parse_request,
+};
 
-use crate::client::{ClientBuilder, finish_handshake, host_port};
+use crate::client::{ClientBuilder, error_body_len, finish_handshake, host_port};
 use crate::error::{Error, Result};
 use crate::server::{ServerBuilder, encode_refusal, refusal_for};
 
@@ -184,6 +186,39 @@ fn read_head<S: Stream>(
     }
 }
 
+/// Reads the start of a refusal's body after its head, as the async client does: what came with
+/// the head, and for a `Content-Length` body more up to [`MAX_ERROR_BODY`], before `deadline`.
+fn read_error_body<S: Stream>(
+    stream: &mut S,
+    headers: &http::HeaderMap,
+    mut received: BytesMut,
+    deadline: Instant,
+) -> bytes::Bytes {
+    let Some(want) = error_body_len(headers) else {
+        received.truncate(MAX_ERROR_BODY);
+        return received.freeze();
+    };
+    let mut chunk = [0u8; 4096];
+    while received.len() < want {
+        let Ok(left) = remaining(deadline) else {
+            break;
+        };
+        if stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        // Never more than the body still wanted: bytes past the cap stay unread.
+        let room = (want - received.len()).min(chunk.len());
+        match stream.read(&mut chunk[..room]) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    received.truncate(want);
+    received.freeze()
+}
+
 /// Clears the timeouts the handshake set.
 fn clear_timeouts<S: Stream>(stream: &S) -> Result<()> {
     stream.set_read_timeout(None)?;
@@ -253,13 +288,28 @@ fn handshake<S: Stream>(
     write_before(&mut stream, &bytes, deadline)?;
     let mut reader = HeadReader::new(settings.config.limits.max_handshake_size);
     let head = read_head(&mut stream, &mut reader, deadline)?;
-    let (conn, protocol) = finish_handshake(
+    let (conn, protocol) = match finish_handshake(
         &expect,
         &head,
         request,
         settings.config,
         settings.compression,
-    )?;
+    ) {
+        Ok(agreed) => agreed,
+        Err(Error::Handshake(HandshakeError::UnexpectedStatus {
+            status, headers, ..
+        })) => {
+            let body = read_error_body(&mut stream, &headers, reader.into_rest(), deadline);
+            let _ = clear_timeouts(&stream);
+            return Err(HandshakeError::UnexpectedStatus {
+                status,
+                headers,
+                body,
+            }
+            .into());
+        }
+        Err(e) => return Err(e),
+    };
     clear_timeouts(&stream)?;
     Ok(WebSocket::from_connection(
         stream,
@@ -288,8 +338,7 @@ impl ServerBuilder {
         let (response, conn, protocol) = match self.decide(&request) {
             Ok(decision) => decision,
             Err(refusal) => {
-                let e =
-                    wsharp_proto::handshake::HandshakeError::Refused(refusal.response().status());
+                let e = HandshakeError::Refused(refusal.response().status());
                 return Err(refuse(&mut stream, &e, Some(refusal), deadline));
             }
         };
@@ -302,7 +351,7 @@ impl ServerBuilder {
     }
 }
 
-type Parsed = std::result::Result<(Request<()>, BytesMut), wsharp_proto::handshake::HandshakeError>;
+type Parsed = std::result::Result<(Request<()>, BytesMut), HandshakeError>;
 
 /// Reads and parses the request head; a malformed one is `Ok(Err(..))`, to be refused.
 fn read_request<S: Stream>(stream: &mut S, limits: &Limits, deadline: Instant) -> Result<Parsed> {
@@ -318,7 +367,7 @@ fn read_request<S: Stream>(stream: &mut S, limits: &Limits, deadline: Instant) -
 /// Writes the refusal (best effort), half-closes, and returns the error to report.
 fn refuse<S: Stream>(
     stream: &mut S,
-    error: &wsharp_proto::handshake::HandshakeError,
+    error: &HandshakeError,
     custom: Option<crate::Refusal>,
     deadline: Instant,
 ) -> Error {

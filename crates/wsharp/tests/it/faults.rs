@@ -175,6 +175,23 @@ async fn fault_20_a_200_with_a_10_mb_body_reads_only_a_capped_body() {
         other => panic!("{other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(5));
+
+    // And from the blocking client.
+    let blocking = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let result = ClientBuilder::new(format!("ws://{addr}/chat")).connect_blocking();
+        (result.map(|_| ()), started.elapsed())
+    });
+    let (result, took) = bounded(blocking).await.unwrap();
+    match result {
+        Err(Error::Handshake(HandshakeError::UnexpectedStatus { status, body, .. })) => {
+            assert_eq!(status, 200);
+            assert_eq!(body.len(), MAX_ERROR_BODY);
+            assert!(body.iter().all(|&b| b == b'z'));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
 #[tokio::test]
@@ -201,6 +218,25 @@ async fn fault_20_a_302_is_reported_with_its_location_and_body_not_followed() {
         other => panic!("{other:?}"),
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    // The blocking client reports the same and does not follow either.
+    let blocking = tokio::task::spawn_blocking(move || {
+        ClientBuilder::new(format!("ws://{addr}/chat"))
+            .connect_blocking()
+            .map(|_| ())
+    });
+    match bounded(blocking).await.unwrap() {
+        Err(Error::Handshake(HandshakeError::UnexpectedStatus {
+            status,
+            body,
+            headers,
+        })) => {
+            assert_eq!(status, 302);
+            assert_eq!(headers["location"], "ws://127.0.0.1:1/elsewhere");
+            assert_eq!(&body[..], b"moved for now");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
 
     // Without a length, only what came with the head is kept, and the client does not wait for
     // a body that may never end.
