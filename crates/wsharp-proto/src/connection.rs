@@ -79,9 +79,13 @@ struct InFrame {
 /// 2. Application commands: [`send`](Self::send), [`close`](Self::close).
 /// 3. After either: write what [`transmit_slices`](Self::transmit_slices) lends and report it with
 ///    [`advance_transmit`](Self::advance_transmit); then drain [`poll_event`](Self::poll_event).
-/// 4. Time: when the state turns [`State::Closing`], arm a timer of [`Config::close_timeout`]
-///    and call [`handle_close_timeout`](Self::handle_close_timeout) if it fires first.
-/// 5. Once [`State::Closed`] and nothing is left to transmit, close the transport.
+/// 4. Time: sleep until [`poll_timeout`](Self::poll_timeout) (skip it while
+///    [`needs_time`](Self::needs_time) is false) and call
+///    [`handle_timeout`](Self::handle_timeout) when it passes; then back to 3. The connection
+///    keeps the close timeout and the keepalive itself.
+/// 5. Once [`State::Closed`] and nothing is left to transmit, shut the transport's write side
+///    and read until its end; stop at once when [`is_expired`](Self::is_expired), or as a
+///    server when [`is_close_handshake_done`](Self::is_close_handshake_done).
 pub struct Connection {
     role: Role,
     /// Shared: many connections hold one copy.
