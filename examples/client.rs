@@ -15,7 +15,7 @@ async fn main() -> wsharp::Result<()> {
         .compression(wsharp::Deflate::default())
         .connect()
         .await?;
-    let (mut rx, mut tx) = ws.split();
+    let (mut tx, mut rx) = ws.split();
     let printer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             match msg {

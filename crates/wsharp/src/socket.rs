@@ -2,7 +2,8 @@
 
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker, ready};
 
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -40,6 +41,61 @@ pub(crate) enum Step {
     Progress,
 }
 
+/// Which half of a split socket is writing (both do: the receiving half writes pongs and close
+/// replies).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Half {
+    Recv = 0,
+    Send = 1,
+}
+
+/// The write wakers of a split socket. tokio keeps one write waker per socket, so when both
+/// halves wait to write, the later would take the earlier's wakeup and leave it hanging: each
+/// half's waker is kept here, and the socket is given one that wakes both.
+/// The receiving half's own waker is kept too: a close queued by the sending half must wake
+/// it, since it keeps the close timeout.
+#[derive(Debug, Default)]
+pub(crate) struct SplitWakers {
+    writers: Mutex<[Option<Waker>; 2]>,
+    reader: Mutex<Option<Waker>>,
+}
+
+impl SplitWakers {
+    fn register(&self, half: Half, waker: &Waker) {
+        let mut slots = self.writers.lock().expect("not poisoned");
+        let slot = &mut slots[half as usize];
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    fn register_reader(&self, waker: &Waker) {
+        let mut slot = self.reader.lock().expect("not poisoned");
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    fn wake_reader(&self) {
+        if let Some(waker) = self.reader.lock().expect("not poisoned").take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Wake for SplitWakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let wakers = std::mem::take(&mut *self.writers.lock().expect("not poisoned"));
+        for waker in wakers.into_iter().flatten() {
+            waker.wake();
+        }
+    }
+}
+
 /// The most slices handed to one vectored write.
 const MAX_IOV: usize = 64;
 
@@ -68,6 +124,8 @@ pub struct WebSocket<S> {
     failure: Option<Box<ProtocolError>>,
     shutdown_done: bool,
     finished: bool,
+    /// Set while split: the halves' write wakers and the waker that wakes both.
+    split: Option<(Arc<SplitWakers>, Waker)>,
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -110,6 +168,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             failure: None,
             shutdown_done: false,
             finished: false,
+            split: None,
         }
     }
 
@@ -301,12 +360,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.flush().await
     }
 
-    /// Splits into a receiving and a sending half, each usable from its own task.
-    pub fn split(self) -> (crate::split::RecvHalf<S>, crate::split::SendHalf<S>)
+    /// Splits into a sending and a receiving half, each usable from its own task, in the
+    /// order of futures' `StreamExt::split` (sink first), as tokio-tungstenite code expects:
+    /// `let (write, read) = ws.split();`. Both halves write (the receiving one answers pings and
+    /// closes), and each is woken when the socket can take more, whichever waited last.
+    pub fn split(self) -> (crate::split::SendHalf<S>, crate::split::RecvHalf<S>)
     where
         S: Send,
     {
         crate::split::split(self)
+    }
+
+    /// A split socket's sending half started the close: the receiving half, which keeps the
+    /// close timeout and reads the peer's answer, must look again.
+    fn closing_from_the_send_half(&self) {
+        if let Some((wakers, _)) = &self.split {
+            wakers.wake_reader();
+        }
+    }
+
+    /// Turns on (or off) the write wakers of a split socket.
+    pub(crate) fn set_split(&mut self, split: bool) {
+        self.split = split.then(|| {
+            let wakers = Arc::new(SplitWakers::default());
+            let both = Waker::from(wakers.clone());
+            (wakers, both)
+        });
     }
 
     fn poll_ready_to_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -316,7 +395,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Poll::Ready(Ok(()))
     }
 
+    /// Writes everything pending for `half` (the sending half unless split).
+    fn poll_write_pending_as(&mut self, half: Half, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let Some((wakers, both)) = &self.split else {
+            return self.poll_write_with(cx);
+        };
+        wakers.register(half, cx.waker());
+        let both = both.clone();
+        self.poll_write_with(&mut Context::from_waker(&both))
+    }
+
     fn poll_write_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.poll_write_pending_as(Half::Send, cx)
+    }
+
+    fn poll_write_with(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         while self.conn.has_transmit() {
             let io = Pin::new(&mut self.io);
             // One contiguous slice (the usual case) goes out with a plain write (`send`),
@@ -375,10 +468,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Drives the connection: writes pending output, reads, and returns the next message.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        if let Some((wakers, _)) = &self.split {
+            wakers.register_reader(cx.waker());
+        }
         loop {
             if self.failure.is_some() {
                 // Report the failure once its close frame is out (or cannot be written).
-                if let Poll::Ready(Err(e)) = self.poll_write_pending(cx) {
+                if let Poll::Ready(Err(e)) = self.poll_write_pending_as(Half::Recv, cx) {
                     tracing::debug!("could not write the close frame: {e}");
                 } else if self.conn.has_transmit() && !self.conn.is_expired() {
                     // The close timeout bounds the wait for a peer that does not read.
@@ -394,7 +490,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Some(Ok(m)) => {
                     if matches!(m, Message::Ping(_)) {
                         // Send the pong now: the caller may not poll again for a while.
-                        let _ = self.poll_write_pending(cx);
+                        let _ = self.poll_write_pending_as(Half::Recv, cx);
                     }
                     return Poll::Ready(Some(Ok(m)));
                 }
@@ -407,7 +503,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if self.finished {
                 return Poll::Ready(None);
             }
-            let write = self.poll_write_pending(cx);
+            let write = self.poll_write_pending_as(Half::Recv, cx);
             if let Poll::Ready(Err(e)) = write {
                 self.conn.handle_eof();
                 self.finished = true;
@@ -511,7 +607,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
-        self.get_mut().conn.send(item)?;
+        let this = self.get_mut();
+        let close = matches!(item, Message::Close(_));
+        this.conn.send(item)?;
+        if close {
+            this.closing_from_the_send_half();
+        }
         Ok(())
     }
 
@@ -526,6 +627,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
             this.conn.close(Some(
                 CloseFrame::new(CloseCode::NORMAL, "").expect("1000 is sendable"),
             ))?;
+            this.closing_from_the_send_half();
         }
         this.poll_write_pending(cx)
     }

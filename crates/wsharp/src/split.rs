@@ -22,10 +22,11 @@ pub struct SendHalf<S> {
 }
 
 pub(crate) fn split<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: WebSocket<S>,
-) -> (RecvHalf<S>, SendHalf<S>) {
+    mut ws: WebSocket<S>,
+) -> (SendHalf<S>, RecvHalf<S>) {
+    ws.set_split(true);
     let (sink, stream) = StreamExt::split(ws);
-    (RecvHalf { inner: stream }, SendHalf { inner: sink })
+    (SendHalf { inner: sink }, RecvHalf { inner: stream })
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> RecvHalf<S> {
@@ -39,9 +40,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RecvHalf<S> {
     /// # Errors
     /// Gives both halves back if they come from different sockets.
     pub fn reunite(self, other: SendHalf<S>) -> Result<WebSocket<S>, (Self, SendHalf<S>)> {
-        self.inner
+        let mut ws = self
+            .inner
             .reunite(other.inner)
-            .map_err(|e| (Self { inner: e.1 }, SendHalf { inner: e.0 }))
+            .map_err(|e| (Self { inner: e.1 }, SendHalf { inner: e.0 }))?;
+        ws.set_split(false);
+        Ok(ws)
     }
 }
 
@@ -87,5 +91,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_util::Stream for RecvHalf<S> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         self.inner.poll_next_unpin(cx)
+    }
+}
+
+/// Messages go out as with [`WebSocket`]'s own `Sink`: `poll_ready` waits while
+/// [`Config::write_high_water`](wsharp_proto::Config::write_high_water) bytes are pending,
+/// `poll_close` sends a close frame with 1000 (unless one was sent) and writes it.
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_util::Sink<Message> for SendHalf<S> {
+    type Error = Error;
+
+    fn poll_ready(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        self.inner.poll_ready_unpin(cx)
+    }
+
+    fn start_send(mut self: std::pin::Pin<&mut Self>, item: Message) -> Result<()> {
+        self.inner.start_send_unpin(item)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        self.inner.poll_flush_unpin(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        self.inner.poll_close_unpin(cx)
     }
 }

@@ -106,7 +106,7 @@ async fn clean_close_both_ways_and_split_halves() {
     let ws = bounded(wsharp::connect(&format!("ws://{addr}/")))
         .await
         .unwrap();
-    let (mut rx, mut tx) = ws.split();
+    let (mut tx, mut rx) = ws.split();
     let writer = tokio::spawn(async move {
         for i in 0..100 {
             tx.send(format!("m{i}")).await.unwrap();
@@ -279,4 +279,179 @@ async fn server_ends_after_the_close_handshake_without_waiting_for_the_clients_f
     let mut got = Vec::new();
     bounded(peer.read_to_end(&mut got)).await.unwrap();
     assert_eq!(got, [0x88, 2, 0x03, 0xe8]);
+}
+
+/// A stream that reports each write that had to wait (the caller's waker is then what the
+/// socket will wake).
+struct WatchedWrites {
+    tcp: TcpStream,
+    waits: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+impl tokio::io::AsyncRead for WatchedWrites {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for WatchedWrites {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf);
+        if polled.is_pending() {
+            let _ = self.waits.send(());
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        if polled.is_pending() {
+            let _ = self.waits.send(());
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+/// The halves share one socket and both write. Here the send half waits for a peer that
+/// stopped reading; a ping then wakes the receive half, which waits to write too. tokio keeps
+/// one write waker per socket, so without a waker per half the send half's wakeup is taken by
+/// the receive half, and its send hangs once the peer reads again.
+#[tokio::test]
+async fn split_halves_both_wake_when_the_socket_drains() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (ping_tx, ping_now) = tokio::sync::oneshot::channel::<()>();
+    let (read_tx, read_now) = tokio::sync::oneshot::channel::<()>();
+    let peer = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            tcp.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let key = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("sec-websocket-key:")
+                    .then(|| l.split_once(':').unwrap().1.trim().to_owned())
+            })
+            .unwrap();
+        let accept = wsharp::proto::handshake::accept_key(key.as_bytes());
+        tcp.write_all(
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {accept}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        // Once the client's send waits, ping it without reading anything.
+        ping_now.await.unwrap();
+        tcp.write_all(&[0x89, 0x02, b'h', b'i']).await.unwrap();
+        // Once its receive half has waited to write too, read everything.
+        read_now.await.unwrap();
+        let mut sink = vec![0u8; 1 << 20];
+        let mut total = 0usize;
+        while let Ok(n) = bounded(tcp.read(&mut sink)).await {
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        total
+    });
+    let (waits_tx, mut waits) = tokio::sync::mpsc::unbounded_channel();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let ws = bounded(
+        wsharp::ClientBuilder::new(format!("ws://{addr}/"))
+            .config(Config::default().close_timeout(Duration::from_millis(500)))
+            .connect_on(WatchedWrites {
+                tcp,
+                waits: waits_tx,
+            }),
+    )
+    .await
+    .unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let (blocked_tx, blocked) = tokio::sync::oneshot::channel::<()>();
+    let sender = tokio::spawn(async move {
+        let chunk = Message::binary(vec![1u8; 256 << 10]);
+        let mut sent = 0;
+        let mut blocked_tx = Some(blocked_tx);
+        // Sends until a send waits for the socket, reports it, and finishes that send.
+        loop {
+            let send = tx.send(chunk.clone());
+            tokio::pin!(send);
+            match tokio::time::timeout(Duration::from_millis(300), &mut send).await {
+                Ok(result) => {
+                    result.unwrap();
+                    sent += 1;
+                }
+                Err(_) => {
+                    blocked_tx.take().unwrap().send(()).unwrap();
+                    bounded(send).await.unwrap();
+                    sent += 1;
+                    break;
+                }
+            }
+        }
+        tx.close(CloseCode::NORMAL, "done").await.unwrap();
+        sent
+    });
+    let receiver = tokio::spawn(async move { while let Some(Ok(_)) = rx.recv().await {} });
+    bounded(blocked).await.unwrap();
+    // The send half's write waited; drop the waits seen so far, then ping.
+    while waits.try_recv().is_ok() {}
+    ping_tx.send(()).unwrap();
+    // The ping wakes the receive half, whose write waits as well: its waker is now the one
+    // the socket holds.
+    bounded(waits.recv()).await.unwrap();
+    read_tx.send(()).unwrap();
+    // Once the peer reads, the waiting send finishes at once (a woken task takes microseconds;
+    // five seconds only tells a hang from a slow machine).
+    let sent = tokio::time::timeout(Duration::from_secs(5), sender)
+        .await
+        .expect("the send half was not woken when the socket drained")
+        .unwrap();
+    assert!(sent > 1, "the socket filled after {sent} sends");
+    let total = bounded(peer).await.unwrap();
+    assert!(
+        total >= sent * (256 << 10),
+        "the peer read {total} bytes of {sent} sends"
+    );
+    receiver.abort();
 }
