@@ -47,26 +47,44 @@
 //! # }
 //! ```
 //!
+//! # Features
+//! - `client` (default): [`connect`], [`ClientBuilder`], the blocking `connect`.
+//! - `server` (default): [`accept`], [`ServerBuilder`], the [`server`] framework, the blocking
+//!   `accept`.
+//! - `http-server` (default, implies `server`): [`http_server::HttpServer`] on hyper and the
+//!   [`demo`] page. Without it, hyper is not compiled.
+//!
+//! With none of them, [`WebSocket`] and [`blocking::WebSocket`] still drive a connection over
+//! any stream whose opening handshake was done elsewhere (see [`proto::handshake`]).
+//!
 //! # Defaults
 //! Frames up to 16 MiB, messages up to 64 MiB, handshake heads up to 16 KiB and 100 headers,
 //! a 10 s handshake timeout and a 5 s close timeout: see [`Config`] and [`Limits`].
 #![forbid(unsafe_code)]
 
 pub mod blocking;
+#[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "http-server")]
 pub mod demo;
 mod error;
+#[cfg(feature = "http-server")]
 pub mod http_server;
+#[cfg(feature = "server")]
 pub mod server;
 mod socket;
 mod split;
+#[cfg(feature = "client")]
 mod transport;
 
+#[cfg(feature = "client")]
 pub use client::{ClientBuilder, connect};
 pub use error::{Error, Result};
+#[cfg(feature = "server")]
 pub use server::{OnRequest, Refusal, ServerBuilder, accept};
 pub use socket::WebSocket;
 pub use split::{RecvHalf, SendHalf};
+#[cfg(feature = "client")]
 pub use transport::Transport;
 
 pub use wsharp_proto::deflate::Deflate;

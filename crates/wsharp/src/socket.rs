@@ -32,6 +32,7 @@ pub(crate) fn next_event(conn: &mut Connection) -> Option<Result<Message, Protoc
 }
 
 /// What [`WebSocket::step`] made of the connection.
+#[cfg(feature = "server")]
 pub(crate) enum Step {
     /// The next message (or the failure that ends the connection).
     Message(Result<Message>),
@@ -268,6 +269,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Receives (when `receive`) or only writes pending output and keeps the timers (when the
     /// application cannot take a message now). Cancel safe.
+    #[cfg(feature = "server")]
     pub(crate) async fn step(&mut self, receive: bool) -> Step {
         std::future::poll_fn(|cx| {
             if receive {

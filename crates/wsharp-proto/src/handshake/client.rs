@@ -27,6 +27,7 @@ pub struct ExpectResponse {
 
 /// A successful handshake, as the client sees it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Accepted {
     /// The server's 101 response.
     pub response: Response<()>,

@@ -58,6 +58,7 @@ pub fn parse_request(head: &[u8], limits: &Limits) -> Result<Request<()>, Handsh
 
 /// What a valid upgrade request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UpgradeRequest {
     /// The `Sec-WebSocket-Accept` value that answers its key.
     pub accept: String,

@@ -41,19 +41,36 @@ mod socket;
 pub use socket::WebSocket;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::net::{Shutdown, TcpStream};
+#[cfg(any(feature = "client", feature = "server"))]
+use std::time::Instant;
+use std::time::Duration;
 
+#[cfg(any(feature = "client", feature = "server"))]
 use bytes::BytesMut;
-use http::Request;
-use wsharp_proto::Limits;
-use wsharp_proto::handshake::{
-    ClientHandshake, HandshakeError, HeadReader, MAX_ERROR_BODY, encode_response, parse_request,
-};
+#[cfg(any(feature = "client", feature = "server"))]
+use wsharp_proto::handshake::HeadReader;
 
+#[cfg(feature = "client")]
 use crate::client::{ClientBuilder, error_body_len, finish_handshake, host_port};
-use crate::error::{Error, Result};
+#[cfg(any(feature = "client", feature = "server"))]
+use {
+    crate::error::{Error, Result},
+    http::Request,
+    wsharp_proto::handshake::HandshakeError,
+};
+#[cfg(feature = "server")]
 use crate::server::{ServerBuilder, encode_refusal, refusal_for};
+#[cfg(feature = "client")]
+use {
+    std::net::ToSocketAddrs,
+    wsharp_proto::handshake::{ClientHandshake, MAX_ERROR_BODY},
+};
+#[cfg(feature = "server")]
+use {
+    wsharp_proto::Limits,
+    wsharp_proto::handshake::{encode_response, parse_request},
+};
 
 /// A byte stream the blocking layer can drive: `Read + Write`, plus the two socket controls it
 /// needs to bound waits and to half-close.
@@ -121,6 +138,7 @@ impl Stream for std::os::unix::net::UnixStream {
 ///
 /// # Errors
 /// See [`ClientBuilder::connect_blocking`].
+#[cfg(feature = "client")]
 pub fn connect(url: &str) -> Result<WebSocket<TcpStream>> {
     ClientBuilder::new(url).connect_blocking()
 }
@@ -129,11 +147,13 @@ pub fn connect(url: &str) -> Result<WebSocket<TcpStream>> {
 ///
 /// # Errors
 /// See [`ServerBuilder::accept_blocking`].
+#[cfg(feature = "server")]
 pub fn accept<S: Stream>(stream: S) -> Result<WebSocket<S>> {
     ServerBuilder::new().accept_blocking(stream)
 }
 
 /// Time left until `deadline`, or a handshake timeout once it has passed.
+#[cfg(any(feature = "client", feature = "server"))]
 fn remaining(deadline: Instant) -> Result<Duration> {
     deadline
         .checked_duration_since(Instant::now())
@@ -150,6 +170,7 @@ fn is_timeout(e: &std::io::Error) -> bool {
 }
 
 /// Writes all of `bytes` before `deadline`.
+#[cfg(any(feature = "client", feature = "server"))]
 fn write_before<S: Stream>(stream: &mut S, bytes: &[u8], deadline: Instant) -> Result<()> {
     stream.set_write_timeout(Some(remaining(deadline)?))?;
     match stream.write_all(bytes).and_then(|()| stream.flush()) {
@@ -159,6 +180,7 @@ fn write_before<S: Stream>(stream: &mut S, bytes: &[u8], deadline: Instant) -> R
 }
 
 /// Reads into `reader` until it holds a whole head, before `deadline`.
+#[cfg(any(feature = "client", feature = "server"))]
 fn read_head<S: Stream>(
     stream: &mut S,
     reader: &mut HeadReader,
@@ -188,6 +210,7 @@ fn read_head<S: Stream>(
 
 /// Reads the start of a refusal's body after its head, as the async client does: what came with
 /// the head, and for a `Content-Length` body more up to [`MAX_ERROR_BODY`], before `deadline`.
+#[cfg(feature = "client")]
 fn read_error_body<S: Stream>(
     stream: &mut S,
     headers: &http::HeaderMap,
@@ -220,12 +243,14 @@ fn read_error_body<S: Stream>(
 }
 
 /// Clears the timeouts the handshake set.
+#[cfg(any(feature = "client", feature = "server"))]
 fn clear_timeouts<S: Stream>(stream: &S) -> Result<()> {
     stream.set_read_timeout(None)?;
     stream.set_write_timeout(None)?;
     Ok(())
 }
 
+#[cfg(feature = "client")]
 impl ClientBuilder {
     /// Connects over TCP and performs the opening handshake, blocking the calling thread, all
     /// within [`Config::handshake_timeout`](crate::Config::handshake_timeout). Every address
@@ -278,6 +303,7 @@ impl ClientBuilder {
     }
 }
 
+#[cfg(feature = "client")]
 fn handshake<S: Stream>(
     mut stream: S,
     request: &Request<()>,
@@ -319,6 +345,7 @@ fn handshake<S: Stream>(
     ))
 }
 
+#[cfg(feature = "server")]
 impl ServerBuilder {
     /// Reads the upgrade request from `stream` and answers it, blocking the calling thread,
     /// within [`Config::handshake_timeout`](crate::Config::handshake_timeout): 101 and a
@@ -351,9 +378,11 @@ impl ServerBuilder {
     }
 }
 
+#[cfg(feature = "server")]
 type Parsed = std::result::Result<(Request<()>, BytesMut), HandshakeError>;
 
 /// Reads and parses the request head; a malformed one is `Ok(Err(..))`, to be refused.
+#[cfg(feature = "server")]
 fn read_request<S: Stream>(stream: &mut S, limits: &Limits, deadline: Instant) -> Result<Parsed> {
     let mut reader = HeadReader::new(limits.max_handshake_size);
     let head = match read_head(stream, &mut reader, deadline) {
@@ -365,6 +394,7 @@ fn read_request<S: Stream>(stream: &mut S, limits: &Limits, deadline: Instant) -
 }
 
 /// Writes the refusal (best effort), half-closes, and returns the error to report.
+#[cfg(feature = "server")]
 fn refuse<S: Stream>(
     stream: &mut S,
     error: &HandshakeError,

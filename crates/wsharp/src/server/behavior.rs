@@ -9,6 +9,7 @@ use crate::error::Error;
 
 /// How a session ended, as [`Behavior::on_close`] sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CloseInfo {
     /// The close code: the peer's, 1005 if its close had none, 1006 if it sent none.
     pub code: CloseCode,

@@ -11,6 +11,7 @@ mod sessions;
 mod ws_server;
 
 pub use behavior::{Behavior, CloseInfo};
+#[cfg(feature = "http-server")]
 pub(crate) use hub::Hub;
 pub use options::{
     CookiesValidator, OriginValidator, Overflow, ServiceOptions, allow_origins, parse_cookies,

@@ -32,6 +32,7 @@ impl std::fmt::Debug for Sessions {
 
 /// The outcome of a broadcast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Broadcast {
     /// Sessions the message was queued for.
     pub queued: usize,
