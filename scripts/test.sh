@@ -53,6 +53,13 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
 
+log "feature combinations of wsharp (each builds without warnings)"
+for features in none client server http-server client,server; do
+  echo "features: $features"
+  if [ "$features" = none ]; then set -- --no-default-features; else set -- --no-default-features --features "$features"; fi
+  RUSTFLAGS=-Dwarnings cargo check -p wsharp --lib --locked --quiet "$@"
+done
+
 log "build (release, once)"
 cargo build --release --workspace --all-targets --locked
 

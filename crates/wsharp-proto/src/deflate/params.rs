@@ -132,6 +132,13 @@ impl Deflate {
         {
             return Err(NegotiationError::InvalidValue);
         }
+        if settings.server_max_window_bits.is_some() && server_bits.is_none() {
+            // We asked the server to limit its window; an answer without the parameter
+            // declined that (RFC 7692 §7.1.2.1), as Python `websockets` also judges it.
+            return Err(NegotiationError::Unsupported(
+                "server_max_window_bits was requested",
+            ));
+        }
         if settings.server_no_context_takeover && !p.server_no_context_takeover {
             return Err(NegotiationError::Unsupported(
                 "server_no_context_takeover was requested",
@@ -374,6 +381,13 @@ mod rfc7692_7_1_negotiation {
     #[test]
     fn fault_19_client_rejects_what_it_did_not_offer_or_allow() {
         let offer = Deflate::default().server_max_window_bits(Some(10));
+        // An answer that drops the window we asked the server to keep declines it.
+        assert_eq!(
+            offer.accept_response("permessage-deflate"),
+            Err(NegotiationError::Unsupported(
+                "server_max_window_bits was requested"
+            ))
+        );
         assert!(
             offer
                 .accept_response("permessage-deflate; server_max_window_bits=10")
