@@ -41,6 +41,10 @@ pub(crate) struct ConnectArgs {
     /// Send a ping every SECS seconds.
     #[arg(long, value_name = "SECS")]
     ping_interval: Option<f64>,
+    /// Keepalive: ping after SECS seconds without a frame from the server, and end (connection
+    /// lost) if it stays silent as long again.
+    #[arg(long, value_name = "SECS")]
+    keepalive: Option<f64>,
     /// Show pings, pongs and the close on standard error.
     #[arg(long)]
     show_control: bool,
@@ -75,7 +79,12 @@ async fn session(args: ConnectArgs) -> Result<(), Failure> {
         .limits(Limits::default().max_message_size(args.max_message_size))
         .handshake_timeout(seconds(args.connect_timeout, "--connect-timeout")?)
         .close_timeout(seconds(args.close_timeout, "--close-timeout")?)
-        .emit_control_frames(args.show_control);
+        .emit_control_frames(args.show_control)
+        .keepalive_interval(
+            args.keepalive
+                .map(|s| seconds(s, "--keepalive"))
+                .transpose()?,
+        );
     let linger = seconds(args.linger, "--linger")?;
     let mut builder = ClientBuilder::new(args.url.as_str())
         .config(config)

@@ -90,7 +90,9 @@ impl Failure {
     pub(crate) fn ended(error: &Error) -> Self {
         match error {
             Error::Protocol(
-                e @ (ProtocolError::ResetWithoutClosingHandshake | ProtocolError::CloseTimeout),
+                e @ (ProtocolError::ResetWithoutClosingHandshake
+                | ProtocolError::CloseTimeout
+                | ProtocolError::KeepaliveTimeout),
             ) => Self::new(code::CONNECTION_LOST, format!("connection lost: {e}")),
             Error::Protocol(e) => Self::new(
                 code::PROTOCOL_ERROR,

@@ -410,6 +410,31 @@ fn every_ending_has_its_exit_code_and_one_line() {
     let (code, line) = failure(&out);
     assert_eq!(code, 4, "{line}");
     assert!(line.contains("connection lost"), "{line}");
+
+    // With --keepalive, a server that goes silent (it holds the connection open and reads
+    // nothing) is found dead: connection lost, within two intervals.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let addr = upgrading_server(move |tcp| {
+        let _ = released.recv_timeout(Duration::from_secs(20));
+        drop(tcp);
+    });
+    let started = Instant::now();
+    let mut child = Command::new(WSHARP)
+        .args(["connect", "--keepalive", "0.2", &format!("ws://{addr}/")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let out = finish(child);
+    drop(stdin);
+    let took = started.elapsed();
+    release.send(()).unwrap();
+    let (code, line) = failure(&out);
+    assert_eq!(code, 4, "{line}");
+    assert!(line.contains("keepalive"), "{line}");
+    assert!(took < Duration::from_secs(3), "ended after {took:?}");
 }
 
 #[test]

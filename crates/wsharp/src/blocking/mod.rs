@@ -42,9 +42,9 @@ pub use socket::WebSocket;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
 #[cfg(any(feature = "client", feature = "server"))]
 use std::time::Instant;
-use std::time::Duration;
 
 #[cfg(any(feature = "client", feature = "server"))]
 use bytes::BytesMut;
@@ -53,14 +53,14 @@ use wsharp_proto::handshake::HeadReader;
 
 #[cfg(feature = "client")]
 use crate::client::{ClientBuilder, error_body_len, finish_handshake, host_port};
+#[cfg(feature = "server")]
+use crate::server::{ServerBuilder, encode_refusal, refusal_for};
 #[cfg(any(feature = "client", feature = "server"))]
 use {
     crate::error::{Error, Result},
     http::Request,
     wsharp_proto::handshake::HandshakeError,
 };
-#[cfg(feature = "server")]
-use crate::server::{ServerBuilder, encode_refusal, refusal_for};
 #[cfg(feature = "client")]
 use {
     std::net::ToSocketAddrs,
