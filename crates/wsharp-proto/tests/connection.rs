@@ -890,6 +890,34 @@ mod rfc7692_permessage_deflate {
     }
 
     #[test]
+    fn threshold_at_its_edge() {
+        // A message of exactly the threshold is compressed; one byte shorter is not.
+        for threshold in [0usize, 1, 100, usize::MAX] {
+            let mut c = Connection::new(Role::Server, Config::default());
+            let deflate = Deflate::default().threshold(threshold);
+            c.set_deflate(
+                &deflate.negotiate(&["permessage-deflate"]).unwrap().0,
+                &deflate,
+            );
+            let at = threshold.min(300);
+            c.send(Message::binary(vec![b'a'; at])).unwrap();
+            if at > 0 {
+                c.send(Message::binary(vec![b'a'; at - 1])).unwrap();
+            }
+            let firsts: Vec<u8> = sent_frames_rsv(&output(&mut c))
+                .iter()
+                .map(|f| f.0)
+                .collect();
+            let want: &[u8] = match threshold {
+                0 => &[0xC2],
+                usize::MAX => &[0x82, 0x82],
+                _ => &[0xC2, 0x82],
+            };
+            assert_eq!(firsts, want, "threshold {threshold}");
+        }
+    }
+
+    #[test]
     fn no_context_takeover_holds_no_state_between_messages() {
         let deflate = Deflate::default()
             .server_no_context_takeover(true)
@@ -1183,6 +1211,18 @@ mod fields_set_directly {
                 "{size}"
             );
         }
+    }
+
+    #[test]
+    fn max_frame_size_zero_takes_only_empty_frames() {
+        let mut config = Config::default();
+        config.limits.max_frame_size = 0;
+        let mut c = Connection::new(Role::Server, config);
+        c.handle_data(&client_frame(TEXT, b""));
+        c.handle_data(&client_frame(0x89, b""));
+        assert_eq!(events(&mut c), [Event::Message(Message::text(""))]);
+        c.handle_data(&client_frame(TEXT, b"x"));
+        assert_failing(&mut c, 1009);
     }
 
     #[test]

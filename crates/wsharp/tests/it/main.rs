@@ -3,6 +3,7 @@
 mod blocking;
 mod client_handshake;
 mod close;
+mod config_edges;
 mod dead_peer;
 mod deflate_finished;
 mod faults;
