@@ -434,6 +434,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Pin::new(&mut self.io).poll_flush(cx).map_err(Error::from)
     }
 
+    /// Shuts the write side down (a FIN), once, without waiting for a transport that needs
+    /// more than one try.
+    fn shut_down_once(&mut self, cx: &mut Context<'_>) {
+        if !self.shutdown_done {
+            self.shutdown_done = true;
+            let _ = Pin::new(&mut self.io).poll_shutdown(cx);
+        }
+    }
+
     /// Sleeps until the connection's next deadline; returns whether it passed (then
     /// [`Connection::handle_timeout`] has run and the caller should look at the connection
     /// again). The clock is read only when the connection has a deadline to keep.
@@ -485,6 +494,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     }
                     return Poll::Pending;
                 }
+                if self.conn.is_expired() {
+                    // Nothing more is waited for: the peer learns it from our FIN at once,
+                    // whether or not the application keeps this socket.
+                    self.shut_down_once(cx);
+                }
                 let e = *self.failure.take().expect("checked above");
                 return Poll::Ready(Some(Err(e.into())));
             }
@@ -505,17 +519,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if self.finished {
                 return Poll::Ready(None);
             }
+            if self.conn.is_expired() {
+                // The close timeout passed, or the keepalive found the peer dead.
+                self.shut_down_once(cx);
+                self.finished = true;
+                return Poll::Ready(None);
+            }
             let write = self.poll_write_pending_as(Half::Recv, cx);
             if let Poll::Ready(Err(e)) = write {
                 self.conn.handle_eof();
                 self.finished = true;
                 while self.conn.poll_event().is_some() {}
                 return Poll::Ready(Some(Err(e)));
-            }
-            if self.conn.is_expired() {
-                // The close timeout passed, or the keepalive found the peer dead.
-                self.finished = true;
-                return Poll::Ready(None);
             }
             let state = self.conn.state();
             if state == State::Closed {

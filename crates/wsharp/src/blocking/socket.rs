@@ -209,6 +209,11 @@ impl<S: Stream> WebSocket<S> {
                 {
                     tracing::debug!("could not write the close frame: {w}");
                 }
+                if self.conn.is_expired() && !self.shutdown_done {
+                    // Nothing more is waited for: the peer learns it from our FIN at once.
+                    self.shutdown_done = true;
+                    let _ = self.io.shutdown_write();
+                }
                 return Some(Err(e.into()));
             }
             match next_event(&mut self.conn) {
@@ -228,14 +233,19 @@ impl<S: Stream> WebSocket<S> {
             if self.finished {
                 return None;
             }
+            if self.conn.is_expired() {
+                // The close timeout passed, or the keepalive found the peer dead: what is
+                // still unwritten is dropped with the transport.
+                if !self.shutdown_done {
+                    self.shutdown_done = true;
+                    let _ = self.io.shutdown_write();
+                }
+                self.finished = true;
+                return None;
+            }
             if let Err(e) = self.flush() {
                 self.finish();
                 return Some(Err(e));
-            }
-            if self.conn.is_expired() {
-                // The close timeout passed, or the keepalive found the peer dead.
-                self.finished = true;
-                return None;
             }
             let state = self.conn.state();
             if state == State::Closed && !self.shutdown_done {
