@@ -232,29 +232,31 @@ impl ServiceOptions {
 const MAX_COOKIES: usize = 64;
 
 /// Parses the `Cookie` headers of a request into name/value pairs, in order, keeping
-/// duplicates; pairs without `=` or with a name that is not a token are skipped, and at most 64
-/// pairs are read.
+/// duplicates; pairs without `=`, with a name that is not a token, or with a value that is not
+/// UTF-8 are skipped (the other pairs of the header are kept), and at most 64 pairs are read.
 pub fn parse_cookies(headers: &HeaderMap) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for value in headers.get_all(http::header::COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for pair in value.split(';') {
+        for pair in value.as_bytes().split(|&b| b == b';') {
             if out.len() == MAX_COOKIES {
                 return out;
             }
-            let Some((name, val)) = pair.split_once('=') else {
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
                 continue;
             };
-            let name = name.trim();
-            let val = val.trim().trim_matches('"');
+            let name = pair[..eq].trim_ascii();
             if name.is_empty()
                 || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+                    .iter()
+                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(b))
             {
                 continue;
             }
-            out.push((name.to_owned(), val.to_owned()));
+            let Ok(val) = std::str::from_utf8(pair[eq + 1..].trim_ascii()) else {
+                continue;
+            };
+            let name = std::str::from_utf8(name).expect("a token is ASCII");
+            out.push((name.to_owned(), val.trim_matches('"').to_owned()));
         }
     }
     out
@@ -286,6 +288,20 @@ mod tests {
                 ("a".into(), "1".into()),
                 ("a".into(), "2".into()),
                 ("q".into(), "quoted".into())
+            ]
+        );
+        // Bytes that are not UTF-8 lose their own pair only; UTF-8 values are kept.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            http::HeaderValue::from_bytes(b"x=\xff; token=good; n=caf\xc3\xa9; \xc3\xa9=1")
+                .unwrap(),
+        );
+        assert_eq!(
+            parse_cookies(&headers),
+            [
+                ("token".into(), "good".into()),
+                ("n".into(), "caf\u{e9}".into())
             ]
         );
     }
