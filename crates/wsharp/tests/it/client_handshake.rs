@@ -166,3 +166,91 @@ async fn fault_22_crlf_in_headers_is_refused_before_connecting() {
         Err(Error::InvalidUrl(_))
     ));
 }
+
+#[tokio::test]
+async fn fault_21_a_response_head_dribbled_forever_times_out_at_the_handshake_deadline() {
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Reads the request, then sends a head that never ends, one byte every 50 ms, until the
+    // client goes away; reports how many bytes it sent.
+    let server = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            head.extend_from_slice(&buf[..n]);
+        }
+        let endless = b"HTTP/1.1 101 Switching Protocols\r\n"
+            .iter()
+            .chain(b"X-Slow: y\r\n".iter().cycle());
+        let mut sent = 0usize;
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        for byte in endless {
+            tick.tick().await;
+            if tcp.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        sent
+    });
+    let started = std::time::Instant::now();
+    let res = bounded(
+        ClientBuilder::new(format!("ws://{addr}/"))
+            .config(Config::default().handshake_timeout(TIMEOUT))
+            .connect(),
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(matches!(res, Err(Error::HandshakeTimeout)), "{res:?}");
+    // Each byte arrives well within any per-read timeout: only a deadline for the whole
+    // handshake ends this at 300 ms.
+    assert!(
+        took >= TIMEOUT - Duration::from_millis(10) && took < TIMEOUT + Duration::from_millis(700),
+        "the handshake timed out after {took:?}"
+    );
+    // The client closed the connection: the server's writes fail and it stops, after a few
+    // bytes only.
+    let sent = bounded(server).await.unwrap();
+    assert!(sent < 40, "{sent} bytes sent");
+}
+
+#[tokio::test]
+async fn fault_22_crlf_in_the_url_is_refused_before_connecting() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let urls = [
+        format!("ws://{addr}/a\r\nX: y"),
+        format!("ws://{addr}/a?q=\r\n"),
+        format!("ws://{addr}/a?q=1\r\nX-Injected: 1\r\n\r\nGET / HTTP/1.1"),
+        format!("ws://{addr}/a\nX: y"),
+        format!("ws://{addr}/a\rX: y"),
+        format!("ws://{addr}/\r\n/a"),
+        format!("ws://{addr}\r\nX: y/"),
+    ];
+    for url in &urls {
+        let res = wsharp::connect(url).await;
+        assert!(matches!(res, Err(Error::InvalidUrl(_))), "{url:?}: {res:?}");
+        let res = tokio::task::spawn_blocking({
+            let url = url.clone();
+            move || wsharp::blocking::connect(&url).map(|_| ())
+        })
+        .await
+        .unwrap();
+        assert!(
+            matches!(res, Err(Error::InvalidUrl(_))),
+            "blocking {url:?}: {res:?}"
+        );
+    }
+    // Nothing connected: the first connection the listener holds is a probe made now.
+    let probe = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (_, first) = bounded(listener.accept()).await.unwrap();
+    assert_eq!(
+        first,
+        probe.local_addr().unwrap(),
+        "an earlier connection reached the listener"
+    );
+}
