@@ -375,6 +375,33 @@ async fn fault_41_a_reset_mid_frame_ends_a_client_connection_abnormally() {
 }
 
 #[tokio::test]
+async fn fault_41_eof_mid_frame_ends_a_client_connection_abnormally() {
+    // The first 10 bytes of a 100-byte binary frame, then a FIN; the server keeps reading
+    // until the client closes its side.
+    let addr = raw_101_server("", |mut tcp| async move {
+        let _ = tcp.write_all(&[0x82, 100, 1, 2, 3, 4, 5, 6, 7, 8]).await;
+        let _ = tcp.shutdown().await;
+        hold(tcp).await;
+    })
+    .await;
+    let mut ws = bounded(wsharp::connect(&format!("ws://{addr}/chat")))
+        .await
+        .unwrap();
+    let first = bounded(ws.recv()).await;
+    assert!(
+        matches!(
+            first,
+            Some(Err(Error::Protocol(
+                wsharp::ProtocolError::ResetWithoutClosingHandshake
+            )))
+        ),
+        "{first:?}"
+    );
+    assert!(bounded(ws.recv()).await.is_none());
+    assert_eq!(ws.close_status().map(|s| s.0), Some(CloseCode::ABNORMAL));
+}
+
+#[tokio::test]
 async fn fault_41_eof_mid_handshake_on_the_server() {
     let half = b"GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n";
     // ServerBuilder: accept reports the EOF at once, not at the handshake timeout (10 s).
