@@ -172,9 +172,6 @@ async fn fault_39_client_whose_server_never_answers_our_close() {
 }
 
 #[tokio::test]
-#[ignore = "socket.rs: when the close timeout expires (ProtocolError::CloseTimeout, then None), \
-            the TCP stream is neither shut down nor closed; it stays open until the WebSocket \
-            is dropped (catalogue 39 wants the connection aborted at the close timeout)"]
 async fn fault_39_client_ends_tcp_at_the_close_timeout_while_still_held() {
     let (addr, server) = never_closing_server().await;
     let ws = close_unanswered(addr).await;
