@@ -2,49 +2,16 @@
 //! compressed messages split over several frames, in both roles. A counting global allocator
 //! measures the peak. One test function, so no other test allocates at the same time.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::IoSlice;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wsharp_proto::deflate::Deflate;
 use wsharp_proto::frame::{OpCode, apply_mask, parse_header};
 use wsharp_proto::growth::GROWTH_STEP_MAX;
 use wsharp_proto::{Config, Connection, Event, Limits, Message, Role, State};
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-#[allow(
-    unsafe_code,
-    reason = "a global allocator is unsafe to implement; it only counts"
-)]
-// SAFETY: every call is forwarded unchanged to the system allocator.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
-        PEAK.fetch_max(now, Ordering::SeqCst);
-        // SAFETY: same layout, passed through.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-        // SAFETY: the pointer came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Runs `f` and returns how far the heap grew above its level at the start.
-fn peak_growth(f: impl FnOnce()) -> usize {
-    let base = CURRENT.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
-    f();
-    PEAK.load(Ordering::SeqCst) - base
-}
+#[path = "support/counting.rs"]
+mod counting;
+use counting::peak_growth;
 
 const KEY: [u8; 4] = [1, 2, 3, 4];
 

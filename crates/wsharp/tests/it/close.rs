@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wsharp::{CloseCode, Config, Error, Message, ProtocolError, ServerBuilder};
 
-use crate::util::{UPGRADE, bounded, client_frame, echo_server};
+use crate::util::{UPGRADE, bounded, client_frame, echo_server, raw_accept};
 
 /// A raw client that completes the handshake and then does what the test says.
 async fn raw_client(addr: std::net::SocketAddr) -> TcpStream {
@@ -479,31 +479,7 @@ async fn split_halves_both_wake_when_the_socket_drains() {
     let (read_tx, read_now) = tokio::sync::oneshot::channel::<()>();
     let peer = tokio::spawn(async move {
         let (mut tcp, _) = listener.accept().await.unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            tcp.read_exact(&mut byte).await.unwrap();
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8(head).unwrap();
-        let key = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .starts_with("sec-websocket-key:")
-                    .then(|| l.split_once(':').unwrap().1.trim().to_owned())
-            })
-            .unwrap();
-        let accept = wsharp::proto::handshake::accept_key(key.as_bytes());
-        tcp.write_all(
-            format!(
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Accept: {accept}\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
+        raw_accept(&mut tcp, None).await;
         // Once the client's send waits, ping it without reading anything.
         ping_now.await.unwrap();
         tcp.write_all(&[0x89, 0x02, b'h', b'i']).await.unwrap();

@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use wsharp::server::{Behavior, CloseInfo, ServiceOptions, Session, WebSocketServer};
 use wsharp::{ClientBuilder, Config, Error, Message, ProtocolError};
 
-use crate::util::{UPGRADE, bounded};
+use crate::util::{UPGRADE, bounded, raw_accept};
 
 /// What a [`Flood`] session reports.
 #[derive(Debug)]
@@ -127,31 +127,7 @@ async fn silent_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<TcpSt
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
         let (mut tcp, _) = listener.accept().await.unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            tcp.read_exact(&mut byte).await.unwrap();
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8(head).unwrap();
-        let key = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .starts_with("sec-websocket-key:")
-                    .then(|| l.split_once(':').unwrap().1.trim().to_owned())
-            })
-            .unwrap();
-        let accept = wsharp::proto::handshake::accept_key(key.as_bytes());
-        tcp.write_all(
-            format!(
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Accept: {accept}\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
+        raw_accept(&mut tcp, None).await;
         tcp
     });
     (addr, task)

@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use wsharp::Deflate;
 use wsharp::{ClientBuilder, Message, ServerBuilder};
 
-use crate::util::{bounded, python, script};
+use crate::util::{bounded, python, raw_accept, read_head, script};
 
 /// (text, compressed payload) pairs from the Python encoder.
 fn finished_messages(context: bool, extra_zero: bool) -> Vec<(String, Vec<u8>)> {
@@ -81,20 +81,6 @@ fn message_frames(payload: &[u8], split: bool, mask: Option<[u8; 4]>) -> Vec<u8>
     let mut out = frame(0x41, a, mask);
     out.extend(frame(0x80, b, mask));
     out
-}
-
-async fn read_head(tcp: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            bounded(tcp.read(&mut byte)).await.unwrap(),
-            1,
-            "head ended early"
-        );
-        head.push(byte[0]);
-    }
-    String::from_utf8(head).unwrap()
 }
 
 #[tokio::test]
@@ -171,26 +157,13 @@ async fn websocket_sharp_style_messages_reach_our_client() {
                 let wire_messages = messages.clone();
                 let server = tokio::spawn(async move {
                     let (mut tcp, _) = listener.accept().await.unwrap();
-                    let head = read_head(&mut tcp).await;
-                    let key = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .starts_with("sec-websocket-key:")
-                                .then(|| l.split_once(':').unwrap().1.trim().to_owned())
-                        })
-                        .expect("a key");
                     let extension = if context {
                         "permessage-deflate"
                     } else {
                         "permessage-deflate; server_no_context_takeover"
                     };
-                    let accept = wsharp::proto::handshake::accept_key(key.as_bytes());
-                    let mut wire = format!(
-                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                         Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: {extension}\r\n\r\n"
-                    )
-                    .into_bytes();
+                    raw_accept(&mut tcp, Some(extension)).await;
+                    let mut wire = Vec::new();
                     for (_, payload) in &wire_messages {
                         wire.extend(message_frames(payload, split, None));
                     }

@@ -84,3 +84,45 @@ pub(crate) fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
     out
 }
+
+/// Reads an HTTP head from `tcp`, byte by byte (so nothing after it is consumed).
+pub(crate) async fn read_head(tcp: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            bounded(tcp.read(&mut byte)).await.unwrap(),
+            1,
+            "head ended early"
+        );
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// A raw server's side of the opening handshake on an accepted `tcp`: reads the request and
+/// answers 101, with `extensions` as its `Sec-WebSocket-Extensions` if given.
+pub(crate) async fn raw_accept(tcp: &mut TcpStream, extensions: Option<&str>) {
+    let head = read_head(tcp).await;
+    let key = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("sec-websocket-key:")
+                .then(|| l.split_once(':').unwrap().1.trim().to_owned())
+        })
+        .expect("a Sec-WebSocket-Key");
+    let accept = wsharp::proto::handshake::accept_key(key.as_bytes());
+    let extensions = extensions
+        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
+        .unwrap_or_default();
+    tcp.write_all(
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\n{extensions}\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+}
