@@ -49,6 +49,10 @@ struct Args {
     /// Do not build first.
     #[arg(long)]
     no_build: bool,
+    /// Only these servers in the instructions section (wsharp, tungstenite, ..., floor); all
+    /// by default.
+    #[arg(long, value_delimiter = ',')]
+    servers: Vec<String>,
 }
 
 /// A server under test: a name and how to start it on an address (appended last).
@@ -302,6 +306,7 @@ fn main() -> ExitCode {
         };
         let mut servers = echo_servers(&paths);
         servers.push(server(&paths.bins, "floor", "peer_floor", &["--listen"]));
+        servers.retain(|s| args.servers.is_empty() || args.servers.iter().any(|n| n == s.name));
         println!(
             "\n## User-space instructions per echoed message (callgrind; ratios below 1: wsharp leaner)\n"
         );
