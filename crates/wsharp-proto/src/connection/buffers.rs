@@ -8,7 +8,7 @@ use super::{COMPACT_MAX, Connection, InFrame, READ_SLACK};
 
 impl Connection {
     /// The receive buffer, with room for a read appended at its end
-    /// ([`Config::read_buffer_size`], or more while a large frame arrives). Read into its spare
+    /// ([`Config::read_buffer_size`](crate::Config::read_buffer_size), or more while a large frame arrives). Read into its spare
     /// capacity; [`poll_event`](Self::poll_event) then parses frames as it is asked for them,
     /// one message at a time, so that replies to a message leave before the outcome of any later
     /// frame (a protocol error in the next frame closes the connection only after the
@@ -19,7 +19,7 @@ impl Connection {
     }
 
     /// [`recv_buffer`](Self::recv_buffer)'s spare room as the next read should fill it: all
-    /// of it, but while a frame larger than [`Config::read_buffer_size`] arrives, only up to
+    /// of it, but while a frame larger than [`Config::read_buffer_size`](crate::Config::read_buffer_size) arrives, only up to
     /// 64 bytes past that frame's end, and between such frames one frame's worth and 64 bytes.
     /// Each large frame then arrives in a buffer of its own size and leaves without a copy,
     /// where a read that ran far into the next frame would make the buffer grow (and copy) for
@@ -30,7 +30,7 @@ impl Connection {
         bytes::BufMut::limit(&mut self.rbuf, limit)
     }
 
-    /// [`Config::read_buffer_size`], at least 1.
+    /// [`Config::read_buffer_size`](crate::Config::read_buffer_size), at least 1.
     pub(super) fn read_size(&self) -> usize {
         self.config.read_buffer_size.max(1)
     }

@@ -7,7 +7,7 @@ use crate::frame::{FrameHeader, OpCode, encode_header};
 use crate::message::Message;
 
 /// A text or binary message encoded once, as a server sends it (one unmasked frame), for
-/// [`Connection::send_prepared`] on many connections: a broadcast builds its frame once.
+/// [`Connection::send_prepared`](crate::Connection::send_prepared) on many connections: a broadcast builds its frame once.
 #[derive(Debug, Clone)]
 pub struct PreparedMessage {
     pub(super) message: Message,

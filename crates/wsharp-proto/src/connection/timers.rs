@@ -65,8 +65,8 @@ impl Connection {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due, if ever. `now` starts the
-    /// timers that start now: the keepalive on the first call ([`Config::keepalive_interval`]),
-    /// the close timeout once the connection leaves [`State::Open`] ([`Config::close_timeout`]:
+    /// timers that start now: the keepalive on the first call ([`Config::keepalive_interval`](crate::Config::keepalive_interval)),
+    /// the close timeout once the connection leaves [`State::Open`](crate::State::Open) ([`Config::close_timeout`](crate::Config::close_timeout):
     /// it bounds the close handshake and then the wait for the transport's end). Call it after
     /// every other call, and sleep until the instant it returns.
     pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
@@ -90,9 +90,9 @@ impl Connection {
     /// Time passed: acts on the deadlines that `now` reached. The close timeout fails a close
     /// handshake the peer never finished ([`ProtocolError::CloseTimeout`]) and, once closed,
     /// ends the wait for the transport ([`is_expired`](Self::is_expired)). The keepalive sends
-    /// a ping after [`Config::keepalive_interval`] without a frame from the peer, and fails the
+    /// a ping after [`Config::keepalive_interval`](crate::Config::keepalive_interval) without a frame from the peer, and fails the
     /// connection with 1011 ([`ProtocolError::KeepaliveTimeout`]) if nothing arrives within
-    /// [`Config::keepalive_timeout`] of it. Drain [`poll_event`](Self::poll_event) and the
+    /// [`Config::keepalive_timeout`](crate::Config::keepalive_timeout) of it. Drain [`poll_event`](Self::poll_event) and the
     /// output after it.
     pub fn handle_timeout(&mut self, now: Instant) {
         let keepalive = self.keepalive();

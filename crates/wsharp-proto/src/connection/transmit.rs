@@ -104,7 +104,7 @@ impl Outgoing {
 
 impl Connection {
     /// Queues a message. Text and binary messages are split into frames of
-    /// [`Config::fragment_size`] if set; a close message starts the close handshake.
+    /// [`Config::fragment_size`](crate::Config::fragment_size) if set; a close message starts the close handshake.
     ///
     /// # Errors
     /// [`SendError::SendAfterClosing`] once a close frame was sent; [`SendError::Invalid`] for a
