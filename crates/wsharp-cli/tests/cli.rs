@@ -290,8 +290,15 @@ fn upgrading_server(then: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr
 
 /// `wsharp connect` to `addr` with its input held open, so that it never closes first.
 fn connect_with_open_input(addr: SocketAddr) -> Output {
+    connect_with_open_input_and(addr, &[])
+}
+
+/// As [`connect_with_open_input`], with `options` before the URL.
+fn connect_with_open_input_and(addr: SocketAddr, options: &[&str]) -> Output {
     let mut child = Command::new(WSHARP)
-        .args(["connect", &format!("ws://{addr}/")])
+        .arg("connect")
+        .args(options)
+        .arg(format!("ws://{addr}/"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -419,16 +426,7 @@ fn every_ending_has_its_exit_code_and_one_line() {
         drop(tcp);
     });
     let started = Instant::now();
-    let mut child = Command::new(WSHARP)
-        .args(["connect", "--keepalive", "0.2", &format!("ws://{addr}/")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take();
-    let out = finish(child);
-    drop(stdin);
+    let out = connect_with_open_input_and(addr, &["--keepalive", "0.2"]);
     let took = started.elapsed();
     release.send(()).unwrap();
     let (code, line) = failure(&out);

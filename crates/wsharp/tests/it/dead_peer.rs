@@ -80,20 +80,30 @@ async fn keepalive_ends_a_session_whose_peer_stopped_reading() {
     assert_eq!(server.sessions("/flood").unwrap().count(), 0);
 }
 
-#[tokio::test]
-async fn stop_ends_sessions_that_never_finish_the_close() {
-    let close_timeout = Duration::from_millis(400);
+/// A started server whose stop deadline and sessions share `close_timeout`, with one service.
+async fn stopping_server<B: Behavior>(
+    close_timeout: Duration,
+    path: &str,
+    factory: impl Fn() -> B + Send + Sync + 'static,
+) -> WebSocketServer {
     // The server's close timeout sets the stop's deadline.
     let server = WebSocketServer::bind("127.0.0.1:0")
         .await
         .unwrap()
         .config(Config::default().close_timeout(close_timeout));
-    let (tx, mut seen) = unbounded_channel();
     let options = ServiceOptions::default()
         .ignore_extensions()
         .config(Config::default().close_timeout(close_timeout));
-    server.add_service_with("/flood", options, move || Flood(tx.clone()));
+    server.add_service_with(path, options, factory);
     server.start();
+    server
+}
+
+#[tokio::test]
+async fn stop_ends_sessions_that_never_finish_the_close() {
+    let close_timeout = Duration::from_millis(400);
+    let (tx, mut seen) = unbounded_channel();
+    let server = stopping_server(close_timeout, "/flood", move || Flood(tx.clone())).await;
     let mut deaf = Vec::new();
     for _ in 0..3 {
         deaf.push(deaf_client(&server, "/flood").await);
@@ -258,16 +268,8 @@ impl Drop for Stuck {
 #[tokio::test]
 async fn stop_ends_a_callback_that_never_returns() {
     let close_timeout = Duration::from_millis(300);
-    let server = WebSocketServer::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .config(Config::default().close_timeout(close_timeout));
     let (tx, mut seen) = unbounded_channel();
-    let options = ServiceOptions::default()
-        .ignore_extensions()
-        .config(Config::default().close_timeout(close_timeout));
-    server.add_service_with("/stuck", options, move || Stuck(tx.clone()));
-    server.start();
+    let server = stopping_server(close_timeout, "/stuck", move || Stuck(tx.clone())).await;
     let mut ws = bounded(wsharp::connect(&format!(
         "ws://{}/stuck",
         server.local_addr()
