@@ -48,7 +48,7 @@ pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, Limits, Role};
-pub use connection::{Connection, Event, PreparedMessage, State};
+pub use connection::{Connection, Event, Lifecycle, PreparedMessage, State};
 pub use error::{ProtocolError, SendError};
 pub use message::{Message, Utf8Bytes};
 

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use wsharp_proto::frame::{FrameHeader, OpCode, apply_mask, encode_header, parse_header};
 use wsharp_proto::{
-    CloseCode, CloseFrame, Config, Connection, Event, Limits, Message, ProtocolError, Role,
-    SendError, State,
+    CloseCode, CloseFrame, Config, Connection, Event, Lifecycle, Limits, Message, ProtocolError,
+    Role, SendError, State,
 };
 
 /// Encodes a raw frame, valid or not: `b0` is FIN|RSV|opcode.
@@ -99,6 +99,19 @@ fn assert_failing(conn: &mut Connection, code: u16) {
     assert_eq!(closes.len(), 1, "{frames:?}");
     assert_eq!(u16::from_be_bytes([closes[0].2[0], closes[0].2[1]]), code);
     assert_eq!(conn.state(), State::Closed);
+}
+
+/// Asserts nothing more is waited for: the write side is to be shut at once, and then the
+/// connection is over (no wait for the peer's FIN).
+fn assert_gives_up(conn: &mut Connection) {
+    assert_eq!(conn.lifecycle(), Lifecycle::Shutdown);
+    assert!(!conn.wants_read());
+    conn.handle_shutdown();
+    assert_eq!(conn.lifecycle(), Lifecycle::Finished);
+    assert!(
+        !conn.has_transmit(),
+        "what the transport did not take is dropped"
+    );
 }
 
 #[test]
@@ -475,7 +488,7 @@ mod keepalive {
             let close = sent_frames(&output(&mut c), role);
             assert_eq!(close.len(), 1);
             assert_eq!(close[0].2[..2], 1011u16.to_be_bytes());
-            assert!(c.is_expired(), "a dead peer is not waited for");
+            assert_gives_up(&mut c);
             assert_eq!(c.state(), State::Closed);
         }
     }
@@ -531,9 +544,15 @@ mod keepalive {
         assert_eq!(c.state(), State::Closed);
         let t0 = Instant::now();
         let d = c.poll_timeout(t0).unwrap();
-        assert!(!c.is_expired());
+        assert_eq!(c.lifecycle(), Lifecycle::Shutdown);
+        c.handle_shutdown();
+        assert_eq!(
+            c.lifecycle(),
+            Lifecycle::Draining,
+            "a client waits for the server's FIN"
+        );
         c.handle_timeout(d);
-        assert!(c.is_expired());
+        assert_eq!(c.lifecycle(), Lifecycle::Finished);
         assert!(events(&mut c).is_empty(), "a clean close stays clean");
         assert_eq!(c.close_status().unwrap().0, CloseCode::NO_STATUS);
     }
@@ -617,8 +636,8 @@ fn fault_39_we_close_and_the_peer_never_answers() {
         &events(&mut c)[..],
         [Event::Failed(ProtocolError::CloseTimeout)]
     ));
-    assert!(c.is_expired());
     assert_eq!(c.poll_timeout(deadline), None, "nothing more to wait for");
+    assert_gives_up(&mut c);
     assert_eq!(c.close_status().unwrap().0, CloseCode::ABNORMAL);
     assert!(!c.has_transmit(), "1006 is never sent");
 }
@@ -1350,7 +1369,7 @@ mod timers_at_their_edges {
             &events(&mut c)[..],
             [Event::Failed(ProtocolError::CloseTimeout)]
         ));
-        assert!(c.is_expired());
+        assert_gives_up(&mut c);
     }
 
     #[test]
@@ -1780,6 +1799,212 @@ fn fault_37_sixteen_mib_in_one_byte_reads_in_both_roles_is_linear() {
         assert!(
             whole < half * 3 + Duration::from_millis(500),
             "{role:?}: 16 MiB took {whole:?}, 8 MiB {half:?}"
+        );
+    }
+}
+
+/// The connection's life as the transport sees it: when to read, when to shut the write side
+/// and when it is over, driven with an explicit clock.
+mod lifecycle {
+    use super::*;
+
+    fn high_water(role: Role, bytes: usize) -> Connection {
+        Connection::new(role, Config::default().write_high_water(bytes))
+    }
+
+    #[test]
+    fn a_server_answering_a_clean_close_finishes_after_its_fin() {
+        let mut c = server();
+        assert_eq!(c.lifecycle(), Lifecycle::Open);
+        assert!(c.wants_read());
+        c.handle_data(&client_frame(0x88, b"\x03\xe8"));
+        assert_eq!(
+            events(&mut c),
+            [Event::Close(CloseFrame::new(CloseCode::NORMAL, "").ok())]
+        );
+        assert_eq!(
+            c.lifecycle(),
+            Lifecycle::Flushing,
+            "the reply is still queued"
+        );
+        assert!(!c.wants_read());
+        output(&mut c);
+        assert_eq!(c.lifecycle(), Lifecycle::Shutdown);
+        c.handle_shutdown();
+        assert_eq!(
+            c.lifecycle(),
+            Lifecycle::Finished,
+            "nothing more is due from the client"
+        );
+        assert!(c.is_finished());
+        assert_eq!(c.close_status().unwrap().0, CloseCode::NORMAL);
+    }
+
+    #[test]
+    fn a_client_closing_first_drains_until_the_servers_fin() {
+        let mut c = Connection::new(Role::Client, Config::default());
+        c.close(CloseFrame::new(CloseCode::NORMAL, "").ok())
+            .unwrap();
+        assert_eq!(c.lifecycle(), Lifecycle::Closing);
+        assert!(c.wants_read(), "the peer's messages still arrive");
+        output(&mut c);
+        c.handle_data(&raw(0x88, b"\x03\xe8", None));
+        assert_eq!(events(&mut c).len(), 1);
+        assert_eq!(c.lifecycle(), Lifecycle::Shutdown);
+        c.handle_shutdown();
+        assert_eq!(c.lifecycle(), Lifecycle::Draining);
+        assert!(c.wants_read());
+        // Whatever arrives while draining is discarded.
+        c.handle_data(&raw(TEXT, b"late", None));
+        assert!(events(&mut c).is_empty());
+        c.handle_eof();
+        assert_eq!(c.lifecycle(), Lifecycle::Finished);
+        assert!(
+            events(&mut c).is_empty(),
+            "the end after a close is not a failure"
+        );
+    }
+
+    #[test]
+    fn a_failure_flushes_its_close_then_waits_for_the_peer_within_the_close_timeout() {
+        for role in [Role::Server, Role::Client] {
+            let mut c = Connection::new(role, Config::default());
+            let bad = if role == Role::Server {
+                raw(TEXT, b"unmasked", None)
+            } else {
+                client_frame(TEXT, b"masked")
+            };
+            c.handle_data(&bad);
+            assert!(matches!(&events(&mut c)[..], [Event::Failed(_)]));
+            assert_eq!(c.lifecycle(), Lifecycle::Flushing, "{role:?}");
+            let t0 = Instant::now();
+            let deadline = c.poll_timeout(t0).expect("the close timeout runs");
+            output(&mut c);
+            assert_eq!(c.lifecycle(), Lifecycle::Shutdown);
+            c.handle_shutdown();
+            // Not a clean close: even a server reads until the peer's end.
+            assert_eq!(c.lifecycle(), Lifecycle::Draining, "{role:?}");
+            assert_eq!(
+                c.poll_timeout(t0),
+                Some(deadline),
+                "one deadline, from the close on"
+            );
+            c.handle_timeout(deadline - Duration::from_millis(1));
+            assert_eq!(c.lifecycle(), Lifecycle::Draining);
+            c.handle_timeout(deadline);
+            assert_eq!(c.lifecycle(), Lifecycle::Finished);
+            assert_eq!(c.poll_timeout(deadline), None);
+        }
+    }
+
+    #[test]
+    fn a_peer_that_never_reads_our_close_is_given_up_at_the_close_timeout() {
+        let mut c = server();
+        c.handle_data(&client_frame(0x88, b"\x03\xe8"));
+        events(&mut c);
+        let t0 = Instant::now();
+        let deadline = c.poll_timeout(t0).unwrap();
+        // The transport takes nothing: the reply stays queued.
+        assert_eq!(c.lifecycle(), Lifecycle::Flushing);
+        c.handle_timeout(deadline);
+        assert_eq!(c.lifecycle(), Lifecycle::Shutdown);
+        assert!(c.has_transmit(), "still offered once, without waiting");
+        assert_gives_up(&mut c);
+        assert_eq!(c.close_status().unwrap().0, CloseCode::NORMAL);
+    }
+
+    #[test]
+    fn eof_before_the_close_handshake_ends_at_once_after_the_shutdown() {
+        for role in [Role::Server, Role::Client] {
+            let mut c = Connection::new(role, Config::default());
+            c.handle_eof();
+            assert_eq!(
+                events(&mut c),
+                [Event::Failed(ProtocolError::ResetWithoutClosingHandshake)]
+            );
+            assert_eq!(c.lifecycle(), Lifecycle::Shutdown, "nothing to flush");
+            c.handle_shutdown();
+            assert_eq!(
+                c.lifecycle(),
+                Lifecycle::Finished,
+                "the peer's end was seen already"
+            );
+            assert_eq!(c.close_status().unwrap().0, CloseCode::ABNORMAL);
+        }
+    }
+
+    #[test]
+    fn eof_after_the_peers_close_is_clean_and_skips_draining() {
+        let mut c = Connection::new(Role::Client, Config::default());
+        c.handle_data(&raw(0x88, b"\x03\xe9", None));
+        c.handle_eof();
+        assert_eq!(events(&mut c).len(), 1, "only the close");
+        assert_eq!(
+            c.lifecycle(),
+            Lifecycle::Flushing,
+            "our reply still goes out"
+        );
+        output(&mut c);
+        c.handle_shutdown();
+        assert_eq!(c.lifecycle(), Lifecycle::Finished);
+        assert_eq!(c.close_status().unwrap().0, CloseCode::GOING_AWAY);
+    }
+
+    #[test]
+    fn backpressure_stops_reading_at_the_high_water_mark() {
+        let mut c = high_water(Role::Server, 100);
+        c.send(Message::binary(vec![0; 97])).unwrap();
+        assert_eq!(c.transmit_len(), 99);
+        assert!(c.wants_read(), "one byte under the mark");
+        c.send(Message::binary(vec![])).unwrap();
+        assert_eq!(c.transmit_len(), 101);
+        assert!(!c.wants_read(), "at the mark and past it");
+        let mut slices = [IoSlice::new(&[]); 4];
+        c.transmit_slices(&mut slices);
+        c.advance_transmit(2);
+        assert!(c.wants_read(), "back under it");
+        c.close(None).unwrap();
+        assert_eq!(c.lifecycle(), Lifecycle::Closing);
+        c.send(Message::binary(vec![])).unwrap_err();
+    }
+
+    #[test]
+    fn abort_ends_everything_without_an_event() {
+        let mut c = server();
+        c.send(Message::text("unsent")).unwrap();
+        c.handle_data(&client_frame(TEXT, b"unread"));
+        c.abort();
+        assert_eq!(c.lifecycle(), Lifecycle::Finished);
+        assert!(events(&mut c).is_empty());
+        assert!(!c.has_transmit());
+        assert_eq!(c.close_status().unwrap().0, CloseCode::ABNORMAL);
+        assert_eq!(c.poll_timeout(Instant::now()), None);
+        // Input after the end changes nothing.
+        c.handle_eof();
+        c.handle_shutdown();
+        assert_eq!(c.lifecycle(), Lifecycle::Finished);
+    }
+
+    #[test]
+    fn the_state_follows_the_lifecycle() {
+        let mut c = server();
+        assert_eq!((c.state(), c.lifecycle()), (State::Open, Lifecycle::Open));
+        c.close(None).unwrap();
+        assert_eq!(
+            (c.state(), c.lifecycle()),
+            (State::Closing, Lifecycle::Closing)
+        );
+        c.handle_data(&client_frame(0x88, b""));
+        events(&mut c);
+        output(&mut c);
+        assert_eq!(
+            (c.state(), c.lifecycle()),
+            (State::Closed, Lifecycle::Shutdown)
+        );
+        c.handle_shutdown();
+        assert_eq!(
+            (c.state(), c.lifecycle()),
+            (State::Closed, Lifecycle::Finished)
         );
     }
 }

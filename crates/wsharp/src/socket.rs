@@ -9,7 +9,8 @@ use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use wsharp_proto::{
-    CloseCode, CloseFrame, Config, Connection, Event, Message, ProtocolError, Role, State,
+    CloseCode, CloseFrame, Config, Connection, Event, Lifecycle, Message, ProtocolError, Role,
+    State,
 };
 
 use crate::error::{Error, Result};
@@ -31,14 +32,13 @@ pub(crate) fn next_event(conn: &mut Connection) -> Option<Result<Message, Protoc
     })
 }
 
-/// What [`WebSocket::step`] made of the connection.
-#[cfg(feature = "server")]
-pub(crate) enum Step {
+/// What [`WebSocket::poll_drive`] made of the connection.
+pub(crate) enum Drive {
     /// The next message (or the failure that ends the connection).
     Message(Result<Message>),
     /// The connection is over.
     End,
-    /// Output was written or a deadline passed; nothing to report.
+    /// A deadline passed while not receiving; nothing to report.
     Progress,
 }
 
@@ -123,8 +123,6 @@ pub struct WebSocket<S> {
     timer: Option<Pin<Box<Sleep>>>,
     /// A failure held back until the close frame that reports it is written.
     failure: Option<Box<ProtocolError>>,
-    shutdown_done: bool,
-    finished: bool,
     /// Set while split: the halves' write wakers and the waker that wakes both.
     split: Option<(Arc<SplitWakers>, Waker)>,
 }
@@ -167,8 +165,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             protocol: protocol.map(String::into_boxed_str),
             timer: None,
             failure: None,
-            shutdown_done: false,
-            finished: false,
             split: None,
         }
     }
@@ -265,32 +261,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub fn queue_close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         self.conn.close(frame)?;
         Ok(())
-    }
-
-    /// Receives (when `receive`) or only writes pending output and keeps the timers (when the
-    /// application cannot take a message now). Cancel safe.
-    #[cfg(feature = "server")]
-    pub(crate) async fn step(&mut self, receive: bool) -> Step {
-        std::future::poll_fn(|cx| {
-            if receive {
-                return self
-                    .poll_recv(cx)
-                    .map(|m| m.map_or(Step::End, Step::Message));
-            }
-            if let Poll::Ready(Err(e)) = self.poll_write_pending(cx) {
-                tracing::debug!("write failed: {e}");
-                return Poll::Ready(Step::End);
-            }
-            if self.poll_timer(cx) {
-                return Poll::Ready(if self.conn.is_expired() {
-                    Step::End
-                } else {
-                    Step::Progress
-                });
-            }
-            Poll::Pending
-        })
-        .await
     }
 
     /// Queues `message`, first writing pending output if [`Config::write_high_water`] bytes wait.
@@ -434,15 +404,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Pin::new(&mut self.io).poll_flush(cx).map_err(Error::from)
     }
 
-    /// Shuts the write side down (a FIN), once, without waiting for a transport that needs
-    /// more than one try.
-    fn shut_down_once(&mut self, cx: &mut Context<'_>) {
-        if !self.shutdown_done {
-            self.shutdown_done = true;
-            let _ = Pin::new(&mut self.io).poll_shutdown(cx);
-        }
-    }
-
     /// Sleeps until the connection's next deadline; returns whether it passed (then
     /// [`Connection::handle_timeout`] has run and the caller should look at the connection
     /// again). The clock is read only when the connection has a deadline to keep.
@@ -482,126 +443,115 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         if let Some((wakers, _)) = &self.split {
             wakers.register_reader(cx.waker());
         }
+        self.poll_drive(cx, true).map(|drive| match drive {
+            Drive::Message(m) => Some(m),
+            Drive::End | Drive::Progress => None,
+        })
+    }
+
+    /// The driver: obeys [`Connection::lifecycle`], and when `receive`, reads and returns
+    /// the next message. Without `receive` it returns [`Drive::Progress`] when a deadline
+    /// passed, so that the caller can look again.
+    pub(crate) fn poll_drive(&mut self, cx: &mut Context<'_>, receive: bool) -> Poll<Drive> {
         loop {
-            if self.failure.is_some() {
-                // Report the failure once its close frame is out (or cannot be written).
-                if let Poll::Ready(Err(e)) = self.poll_write_pending_as(Half::Recv, cx) {
-                    tracing::debug!("could not write the close frame: {e}");
-                } else if self.conn.has_transmit() && !self.conn.is_expired() {
-                    // The close timeout bounds the wait for a peer that does not read.
-                    if self.poll_timer(cx) {
-                        continue;
+            if receive && self.failure.is_none() {
+                match next_event(&mut self.conn) {
+                    Some(Ok(m)) => {
+                        if matches!(m, Message::Ping(_)) {
+                            // Send the pong now: the caller may not poll again for a while.
+                            let _ = self.poll_write_pending_as(Half::Recv, cx);
+                        }
+                        return Poll::Ready(Drive::Message(Ok(m)));
                     }
-                    return Poll::Pending;
+                    // Reported once its close frame is out (or cannot be written).
+                    Some(Err(e)) => self.failure = Some(Box::new(e)),
+                    None => {}
                 }
-                if self.conn.is_expired() {
-                    // Nothing more is waited for: the peer learns it from our FIN at once,
-                    // whether or not the application keeps this socket.
-                    self.shut_down_once(cx);
-                }
-                let e = *self.failure.take().expect("checked above");
-                return Poll::Ready(Some(Err(e.into())));
             }
-            match next_event(&mut self.conn) {
-                Some(Ok(m)) => {
-                    if matches!(m, Message::Ping(_)) {
-                        // Send the pong now: the caller may not poll again for a while.
+            let lifecycle = self.conn.lifecycle();
+            match lifecycle {
+                Lifecycle::Finished => {
+                    return Poll::Ready(match self.failure.take() {
+                        Some(e) => Drive::Message(Err((*e).into())),
+                        None => Drive::End,
+                    });
+                }
+                Lifecycle::Flushing => match self.poll_write_pending_as(Half::Recv, cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        tracing::debug!("could not write the close frame: {e}");
+                        self.conn.abort();
+                    }
+                    // The close timeout bounds the wait for a peer that does not read.
+                    Poll::Pending => {
+                        if !self.poll_timer(cx) {
+                            return Poll::Pending;
+                        }
+                    }
+                },
+                Lifecycle::Shutdown => {
+                    // What the transport takes at once goes out; the rest is dropped.
+                    if self.conn.has_transmit() {
                         let _ = self.poll_write_pending_as(Half::Recv, cx);
                     }
-                    return Poll::Ready(Some(Ok(m)));
+                    match Pin::new(&mut self.io).poll_shutdown(cx) {
+                        Poll::Ready(_) => self.conn.handle_shutdown(),
+                        Poll::Pending => {
+                            // Waited for within the close timeout, and not past it.
+                            if !self.poll_timer(cx) {
+                                if self.timer.is_some() {
+                                    return Poll::Pending;
+                                }
+                                self.conn.handle_shutdown();
+                            }
+                        }
+                    }
                 }
-                Some(Err(e)) => {
-                    self.failure = Some(Box::new(e));
-                    continue;
-                }
-                None => {}
-            }
-            if self.finished {
-                return Poll::Ready(None);
-            }
-            if self.conn.is_expired() {
-                // The close timeout passed, or the keepalive found the peer dead.
-                self.shut_down_once(cx);
-                self.finished = true;
-                return Poll::Ready(None);
-            }
-            let write = self.poll_write_pending_as(Half::Recv, cx);
-            if let Poll::Ready(Err(e)) = write {
-                self.conn.handle_eof();
-                self.finished = true;
-                while self.conn.poll_event().is_some() {}
-                return Poll::Ready(Some(Err(e)));
-            }
-            let state = self.conn.state();
-            if state == State::Closed {
-                if write.is_pending() {
-                    // The close frame is not out yet; the close timeout bounds the wait.
-                    if self.poll_timer(cx) {
+                Lifecycle::Open | Lifecycle::Closing | Lifecycle::Draining => {
+                    if let Some(e) = self.failure.take() {
+                        return Poll::Ready(Drive::Message(Err((*e).into())));
+                    }
+                    if let Poll::Ready(Err(e)) = self.poll_write_pending_as(Half::Recv, cx) {
+                        self.conn.abort();
+                        if lifecycle == Lifecycle::Draining {
+                            continue;
+                        }
+                        return Poll::Ready(Drive::Message(Err(e)));
+                    }
+                    if !receive || !self.conn.wants_read() {
+                        // Not receiving, or backpressure: the peer does not read what we owe
+                        // it, so we stop reading from it. The timers still run (a dead peer is
+                        // found by the keepalive).
+                        if self.poll_timer(cx) {
+                            if receive {
+                                continue;
+                            }
+                            return Poll::Ready(Drive::Progress);
+                        }
+                        return Poll::Pending;
+                    }
+                    if lifecycle != Lifecycle::Open && self.poll_timer(cx) {
+                        // A peer that keeps sending after our close still meets the close timeout.
                         continue;
                     }
-                    return Poll::Pending;
-                }
-                if !self.shutdown_done {
-                    // Half-close, then read until the peer closes too, so unread input never
-                    // turns our FIN into a reset that could destroy the close frame in flight.
-                    if ready!(Pin::new(&mut self.io).poll_shutdown(cx)).is_err() {
-                        self.finished = true;
-                        return Poll::Ready(None);
+                    let mut room = self.conn.recv_room();
+                    match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut room) {
+                        Poll::Ready(Ok(0)) => self.conn.handle_eof(),
+                        Poll::Ready(Ok(_)) => {}
+                        Poll::Ready(Err(e)) => {
+                            self.conn.abort();
+                            if lifecycle != Lifecycle::Draining {
+                                return Poll::Ready(Drive::Message(Err(e.into())));
+                            }
+                        }
+                        Poll::Pending => {
+                            // Idle until the socket is readable: hold no buffer meanwhile.
+                            self.conn.release_idle_buffers();
+                            if !self.poll_timer(cx) {
+                                return Poll::Pending;
+                            }
+                        }
                     }
-                    self.shutdown_done = true;
-                }
-                if self.conn.role() == Role::Server && self.conn.is_close_handshake_done() {
-                    // Both close frames are through and our FIN is out: nothing more is due
-                    // from the client, so end without waiting for its FIN (one read and one
-                    // wakeup fewer per connection).
-                    self.finished = true;
-                    return Poll::Ready(None);
-                }
-            } else if write.is_pending()
-                && self.conn.transmit_len() >= self.conn.config().write_high_water
-            {
-                // Backpressure: the peer does not read what we owe it, so stop reading from it.
-                // The timers still run: a dead peer is found by the keepalive.
-                if self.poll_timer(cx) {
-                    continue;
-                }
-                return Poll::Pending;
-            }
-            if state != State::Open && self.poll_timer(cx) {
-                // A peer that keeps sending after our close still meets the close timeout.
-                continue;
-            }
-            let mut room = self.conn.recv_room();
-            let read = match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut room) {
-                Poll::Ready(read) => read,
-                Poll::Pending => {
-                    // Idle until the socket is readable: hold no buffer meanwhile.
-                    self.conn.release_idle_buffers();
-                    if self.poll_timer(cx) {
-                        continue;
-                    }
-                    return Poll::Pending;
-                }
-            };
-            match read {
-                Ok(0) => {
-                    if state == State::Closed {
-                        self.finished = true;
-                        return Poll::Ready(None);
-                    }
-                    self.conn.handle_eof();
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let was_closed = state == State::Closed;
-                    self.conn.handle_eof();
-                    self.finished = true;
-                    while self.conn.poll_event().is_some() {}
-                    return Poll::Ready(if was_closed {
-                        None
-                    } else {
-                        Some(Err(e.into()))
-                    });
                 }
             }
         }

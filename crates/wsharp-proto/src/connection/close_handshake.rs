@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{Connection, Event};
+use super::{Connection, Event, Life};
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::{ProtocolError, SendError};
 use crate::frame::OpCode;
@@ -14,6 +14,8 @@ pub(super) struct Ending {
     /// `Some` once the peer's close frame arrived (`Some(None)`: it had no status code).
     pub(super) peer_close: Option<Option<CloseFrame>>,
     pub(super) failure: Option<ProtocolError>,
+    /// The transport's input ended (EOF).
+    pub(super) eof: bool,
 }
 
 /// A close reason cut to at most 123 bytes on a character boundary.
@@ -30,7 +32,7 @@ impl Connection {
     /// closed: the peer's close code (1005 if its close had none), or 1006 if the connection
     /// ended without a close frame from the peer.
     pub fn close_status(&self) -> Option<(CloseCode, Utf8Bytes)> {
-        if !self.closed {
+        if self.is_receiving() {
             return None;
         }
         Some(
@@ -47,8 +49,7 @@ impl Connection {
     /// the transport at once instead of reading until the peer's end of stream (RFC 6455 §7.1.1:
     /// the server closes the TCP connection first).
     pub fn is_close_handshake_done(&self) -> bool {
-        self.closed
-            && self.sent_close
+        !self.is_receiving()
             && self
                 .ending
                 .as_ref()
@@ -75,7 +76,7 @@ impl Connection {
         if let Some(f) = &frame {
             CloseFrame::new(f.code, f.reason.as_str())?;
         }
-        if !self.sent_close && !self.closed {
+        if self.life == Life::Open {
             self.send_close_frame(frame.as_ref());
         }
         Ok(())
@@ -84,7 +85,7 @@ impl Connection {
     /// Fails the connection (RFC 6455 §7.1.7): queues a close frame with the error's code unless
     /// one was sent, stops processing input, and reports the error.
     pub(super) fn fail(&mut self, error: ProtocolError) {
-        if !self.sent_close {
+        if self.life == Life::Open {
             let frame = CloseFrame {
                 code: error.close_code(),
                 reason: Utf8Bytes::from(truncate_reason(&error.to_string())),
@@ -97,7 +98,7 @@ impl Connection {
         self.fragments = Vec::new();
         self.compressed = false;
         self.drop_inflated();
-        self.closed = true;
+        self.set_closed();
         self.events.push_back(Event::Failed(error.clone()));
         self.ending_mut().failure = Some(error);
     }
@@ -105,6 +106,6 @@ impl Connection {
     pub(super) fn send_close_frame(&mut self, frame: Option<&CloseFrame>) {
         let payload = frame.map_or_else(Bytes::new, CloseFrame::to_payload);
         self.write_frame(OpCode::Close, true, payload);
-        self.sent_close = true;
+        self.life = Life::Closing;
     }
 }

@@ -66,7 +66,7 @@ impl Connection {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn send_uncompressed(&mut self, message: Message) -> Result<(), SendError> {
-        if self.sent_close || self.closed {
+        if self.close_sent_or_closed() {
             return Err(SendError::SendAfterClosing);
         }
         match message {

@@ -16,6 +16,7 @@ use crate::utf8::Utf8Validator;
 mod buffers;
 mod close_handshake;
 mod compression;
+mod lifecycle;
 mod prepared;
 mod receive;
 mod timers;
@@ -23,6 +24,8 @@ mod transmit;
 
 use close_handshake::Ending;
 use compression::DeflateState;
+use lifecycle::Life;
+pub use lifecycle::Lifecycle;
 pub use prepared::PreparedMessage;
 use receive::InFrame;
 use timers::Timers;
@@ -86,9 +89,10 @@ pub enum Event {
 ///    [`needs_time`](Self::needs_time) is false) and call
 ///    [`handle_timeout`](Self::handle_timeout) when it passes; then back to 3. The connection
 ///    keeps the close timeout and the keepalive itself.
-/// 5. Once [`State::Closed`] and nothing is left to transmit, shut the transport's write side
-///    and read until its end; stop at once when [`is_expired`](Self::is_expired), or as a
-///    server when [`is_close_handshake_done`](Self::is_close_handshake_done).
+/// 5. The connection's end: obey [`lifecycle`](Self::lifecycle), which says when to stop
+///    reading, when to shut the write side down (then call
+///    [`handle_shutdown`](Self::handle_shutdown)) and when the connection is
+///    [finished](Lifecycle::Finished). A transport that fails calls [`abort`](Self::abort).
 pub struct Connection {
     role: Role,
     /// Shared: many connections hold one copy.
@@ -107,8 +111,8 @@ pub struct Connection {
     utf8: Utf8Validator,
     events: VecDeque<Event>,
     out: Outgoing,
-    sent_close: bool,
-    closed: bool,
+    /// Where the connection is in its life.
+    life: Life,
     /// How the connection ended, once it has (boxed: an open connection holds a pointer).
     ending: Option<Box<Ending>>,
     mask_rng: Option<Box<dyn RngCore + Send + Sync>>,
@@ -152,8 +156,7 @@ impl Connection {
             utf8: Utf8Validator::new(),
             events: VecDeque::new(),
             out: Outgoing::default(),
-            sent_close: false,
-            closed: false,
+            life: Life::Open,
             ending: None,
             mask_rng: None,
             deflate: None,
@@ -182,12 +185,10 @@ impl Connection {
 
     /// The current state.
     pub fn state(&self) -> State {
-        if self.closed {
-            State::Closed
-        } else if self.sent_close {
-            State::Closing
-        } else {
-            State::Open
+        match self.life {
+            Life::Open => State::Open,
+            Life::Closing => State::Closing,
+            _ => State::Closed,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use bytes::{Buf, Bytes};
 
-use super::{COPY_MAX, Connection, Event, MAX_UNSENT_PONGS};
+use super::{COPY_MAX, Connection, Event, Life, MAX_UNSENT_PONGS};
 use crate::close::CloseFrame;
 use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, OpCode, apply_mask, parse_header};
@@ -21,23 +21,37 @@ pub(super) struct InFrame {
 impl Connection {
     /// Processes received bytes (copies them into the receive buffer first).
     pub fn handle_data(&mut self, data: &[u8]) {
-        if self.closed {
+        if !self.is_receiving() {
             return;
         }
         self.heard();
         self.rbuf.extend_from_slice(data);
     }
 
-    /// The transport reached end of stream.
+    /// The transport reached end of stream. Before the close handshake finished, that fails
+    /// the connection ([`ProtocolError::ResetWithoutClosingHandshake`], close status 1006)
+    /// once the frames already received are processed; while
+    /// [draining](super::Lifecycle::Draining) it finishes the connection.
     pub fn handle_eof(&mut self) {
-        self.process(false);
-        if !self.closed {
-            self.closed = true;
-            if self.ending.as_ref().is_none_or(|e| e.peer_close.is_none()) {
-                self.events
-                    .push_back(Event::Failed(ProtocolError::ResetWithoutClosingHandshake));
+        match self.life {
+            Life::Draining => {
+                self.life = Life::Finished;
+                return;
             }
+            Life::Finished => return,
+            Life::Open | Life::Closing => {
+                self.process(false);
+                if self.is_receiving() {
+                    self.set_closed();
+                    if self.ending.as_ref().is_none_or(|e| e.peer_close.is_none()) {
+                        self.events
+                            .push_back(Event::Failed(ProtocolError::ResetWithoutClosingHandshake));
+                    }
+                }
+            }
+            Life::Closed | Life::Expired => {}
         }
+        self.ending_mut().eof = true;
     }
 
     /// The next event, if any: parses received frames until one completes a message, a
@@ -58,14 +72,14 @@ impl Connection {
 
     /// Whether received bytes wait to be parsed (poll events before reading more).
     pub fn has_buffered_input(&self) -> bool {
-        !self.rbuf.is_empty() && !self.closed
+        !self.rbuf.is_empty() && self.is_receiving()
     }
 
     /// Parses buffered frames: until an event is ready when `one_event` (it is returned, or
     /// queued if it came from a failure), else all of them (their events queued).
     pub(super) fn process(&mut self, one_event: bool) -> Option<Event> {
         while !one_event || self.events.is_empty() {
-            if self.closed {
+            if !self.is_receiving() {
                 self.rbuf.clear();
                 return None;
             }
@@ -212,7 +226,7 @@ impl Connection {
                 // RFC 6455 §5.5.3 lets us answer only the latest of pings not yet answered:
                 // past a few pongs the output has not taken, the latest ping waits for it to
                 // drain, so a ping flood from a peer that does not read costs no memory.
-                if !self.sent_close {
+                if self.life == Life::Open {
                     // (With nothing queued the pong goes out whatever the high-water mark.)
                     if self.pongs_unsent < MAX_UNSENT_PONGS
                         && (self.out.len == 0 || self.out.len < self.config.write_high_water)
@@ -237,14 +251,14 @@ impl Connection {
                     None
                 }
                 Ok(frame) => {
-                    if !self.sent_close {
+                    if self.life == Life::Open {
                         let reply = frame.as_ref().map(|f| CloseFrame {
                             code: f.code,
                             reason: Utf8Bytes::default(),
                         });
                         self.send_close_frame(reply.as_ref());
                     }
-                    self.closed = true;
+                    self.set_closed();
                     self.message = None;
                     self.fragments = Vec::new();
                     self.drop_inflated();

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Connection, Event};
+use super::{Connection, Event, Life};
 use crate::error::ProtocolError;
 use crate::frame::OpCode;
 
@@ -20,8 +20,6 @@ pub(super) struct Timers {
     pub(super) ping_outstanding: bool,
     /// Frames arrived since the last keepalive check.
     pub(super) heard: bool,
-    /// Nothing more is to be waited for: the close timeout passed or the peer was found dead.
-    pub(super) expired: bool,
     /// The latest ping not answered yet because earlier pongs wait in the output.
     pub(super) held_ping: Option<Bytes>,
 }
@@ -61,7 +59,7 @@ impl Connection {
     /// connection is open without keepalive, so that a driver need not read the clock.
     #[inline]
     pub fn needs_time(&self) -> bool {
-        self.keepalive().is_some() || self.sent_close || self.closed
+        self.life != Life::Open || self.keepalive().is_some()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due, if ever. `now` starts the
@@ -70,17 +68,17 @@ impl Connection {
     /// it bounds the close handshake and then the wait for the transport's end). Call it after
     /// every other call, and sleep until the instant it returns.
     pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
-        let open = !self.sent_close && !self.closed;
-        if open {
-            let (interval, _) = self.keepalive()?;
-            let t = self.timers_mut();
-            return Some(*t.keepalive_at.get_or_insert_with(|| later(now, interval)));
+        match self.life {
+            Life::Open => {
+                let (interval, _) = self.keepalive()?;
+                let t = self.timers_mut();
+                return Some(*t.keepalive_at.get_or_insert_with(|| later(now, interval)));
+            }
+            Life::Expired | Life::Finished => return None,
+            Life::Closing | Life::Closed | Life::Draining => {}
         }
         let close_timeout = self.config.close_timeout;
         let t = self.timers_mut();
-        if t.expired {
-            return None;
-        }
         Some(
             *t.close_deadline
                 .get_or_insert_with(|| later(now, close_timeout)),
@@ -89,7 +87,8 @@ impl Connection {
 
     /// Time passed: acts on the deadlines that `now` reached. The close timeout fails a close
     /// handshake the peer never finished ([`ProtocolError::CloseTimeout`]) and, once closed,
-    /// ends the wait for the transport ([`is_expired`](Self::is_expired)). The keepalive sends
+    /// ends the wait for the transport (the [lifecycle](Self::lifecycle) moves to
+    /// [`Shutdown`](crate::Lifecycle::Shutdown), or from draining to finished). The keepalive sends
     /// a ping after [`Config::keepalive_interval`](crate::Config::keepalive_interval) without a frame from the peer, and fails the
     /// connection with 1011 ([`ProtocolError::KeepaliveTimeout`]) if nothing arrives within
     /// [`Config::keepalive_timeout`](crate::Config::keepalive_timeout) of it. Drain [`poll_event`](Self::poll_event) and the
@@ -101,15 +100,19 @@ impl Connection {
         };
         if t.close_deadline.is_some_and(|d| now >= d) {
             t.close_deadline = None;
-            t.expired = true;
-            if !self.closed {
-                self.closed = true;
-                self.events
-                    .push_back(Event::Failed(ProtocolError::CloseTimeout));
+            match self.life {
+                Life::Closing => {
+                    self.events
+                        .push_back(Event::Failed(ProtocolError::CloseTimeout));
+                    self.life = Life::Expired;
+                }
+                Life::Closed => self.life = Life::Expired,
+                Life::Draining => self.life = Life::Finished,
+                Life::Open | Life::Expired | Life::Finished => {}
             }
             return;
         }
-        if self.sent_close || self.closed || t.keepalive_at.is_none_or(|at| now < at) {
+        if self.life != Life::Open || t.keepalive_at.is_none_or(|at| now < at) {
             return;
         }
         let Some((interval, timeout)) = keepalive else {
@@ -121,19 +124,12 @@ impl Connection {
             t.keepalive_at = Some(later(now, interval));
         } else if t.ping_outstanding {
             // The peer is gone: say so, and do not wait for an answer to our close.
-            t.expired = true;
             self.fail(ProtocolError::KeepaliveTimeout);
+            self.life = Life::Expired;
         } else {
             t.ping_outstanding = true;
             t.keepalive_at = Some(later(now, timeout));
             self.write_frame(OpCode::Ping, true, Bytes::new());
         }
-    }
-
-    /// Whether there is nothing more to wait for: the close timeout passed (after the close
-    /// handshake, it bounds the wait for the peer to end the transport) or the keepalive found
-    /// the peer dead. Write what output the transport takes at once, then drop it.
-    pub fn is_expired(&self) -> bool {
-        self.timers.as_ref().is_some_and(|t| t.expired)
     }
 }

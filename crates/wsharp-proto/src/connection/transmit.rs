@@ -73,6 +73,13 @@ impl Outgoing {
         self.queue.push_back(frame);
     }
 
+    /// Drops everything queued (the transport can take no more).
+    pub(super) fn discard(&mut self) {
+        self.queue.clear();
+        self.tail.clear();
+        self.len = 0;
+    }
+
     pub(super) fn advance(&mut self, mut n: usize) {
         self.len -= n;
         while n > 0 {
@@ -110,7 +117,7 @@ impl Connection {
     /// [`SendError::SendAfterClosing`] once a close frame was sent; [`SendError::Invalid`] for a
     /// ping or pong over 125 bytes or a close code or reason the API refuses.
     pub fn send(&mut self, message: Message) -> Result<(), SendError> {
-        if self.sent_close || self.closed {
+        if self.close_sent_or_closed() {
             return Err(SendError::SendAfterClosing);
         }
         match message {
@@ -130,7 +137,7 @@ impl Connection {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), SendError> {
-        if self.sent_close || self.closed {
+        if self.close_sent_or_closed() {
             return Err(SendError::SendAfterClosing);
         }
         let len = prepared.message.len();
@@ -195,7 +202,7 @@ impl Connection {
         if self.out.len == 0 {
             self.pongs_unsent = 0;
             if let Some(payload) = self.timers.as_mut().and_then(|t| t.held_ping.take())
-                && !self.sent_close
+                && self.life == super::Life::Open
             {
                 self.write_frame(OpCode::Pong, true, payload);
                 self.pongs_unsent = 1;

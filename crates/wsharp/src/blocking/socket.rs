@@ -3,7 +3,7 @@
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
-use wsharp_proto::{CloseCode, CloseFrame, Config, Connection, Message, Role, State};
+use wsharp_proto::{CloseCode, CloseFrame, Config, Connection, Lifecycle, Message, State};
 
 use super::{Stream, is_timeout};
 use crate::error::{Error, Result};
@@ -30,8 +30,6 @@ pub struct WebSocket<S> {
     protocol: Option<String>,
     /// A failure held back until the close frame that reports it is written.
     failure: Option<wsharp_proto::ProtocolError>,
-    shutdown_done: bool,
-    finished: bool,
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -60,8 +58,6 @@ impl<S: Stream> WebSocket<S> {
             conn,
             protocol,
             failure: None,
-            shutdown_done: false,
-            finished: false,
         }
     }
 
@@ -149,6 +145,9 @@ impl<S: Stream> WebSocket<S> {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<()> {
+        if self.conn.transmit_len() >= self.conn.config().write_high_water {
+            self.flush()?;
+        }
         self.conn.send_uncompressed(message.into())?;
         self.flush()
     }
@@ -199,106 +198,93 @@ impl<S: Stream> WebSocket<S> {
         self.flush()
     }
 
+    /// The driver: obeys [`Connection::lifecycle`], reads, and returns the next message.
     fn recv_until(&mut self, deadline: Option<Instant>) -> Option<Result<Message>> {
         loop {
-            if let Some(e) = self.failure.take() {
-                // Report the failure once its close frame is out (or cannot be written), within
-                // the close timeout; not at all when the peer was found dead.
-                if !self.conn.is_expired()
-                    && let Err(w) = self.flush_within_close_timeout()
-                {
-                    tracing::debug!("could not write the close frame: {w}");
+            if self.failure.is_none() {
+                match next_event(&mut self.conn) {
+                    Some(Ok(m)) => {
+                        if matches!(m, Message::Ping(_)) {
+                            // Send the pong now: the caller may not call again for a while.
+                            let _ = self.flush();
+                        }
+                        return Some(Ok(m));
+                    }
+                    // Reported once its close frame is out (or cannot be written).
+                    Some(Err(e)) => self.failure = Some(e),
+                    None => {}
                 }
-                if self.conn.is_expired() && !self.shutdown_done {
-                    // Nothing more is waited for: the peer learns it from our FIN at once.
-                    self.shutdown_done = true;
-                    let _ = self.io.shutdown_write();
-                }
-                return Some(Err(e.into()));
             }
-            match next_event(&mut self.conn) {
-                Some(Ok(m)) => {
-                    if matches!(m, Message::Ping(_)) {
-                        // Send the pong now: the caller may not call again for a while.
+            let lifecycle = self.conn.lifecycle();
+            match lifecycle {
+                Lifecycle::Finished => return self.failure.take().map(|e| Err(e.into())),
+                Lifecycle::Flushing => {
+                    if let Err(e) = self.flush_within_close_timeout() {
+                        tracing::debug!("could not write the close frame: {e}");
+                        match e {
+                            // The close deadline: the core decides what it means.
+                            Error::Io(e) if is_timeout(&e) => {
+                                self.conn.handle_timeout(Instant::now());
+                            }
+                            _ => self.conn.abort(),
+                        }
+                    }
+                }
+                Lifecycle::Shutdown => {
+                    if self.conn.has_transmit() {
+                        // What the transport takes at once goes out; the rest is dropped.
+                        let _ = self.io.set_write_timeout(Some(Duration::from_millis(1)));
                         let _ = self.flush();
+                        let _ = self.io.set_write_timeout(None);
                     }
-                    return Some(Ok(m));
-                }
-                Some(Err(e)) => {
-                    self.failure = Some(e);
-                    continue;
-                }
-                None => {}
-            }
-            if self.finished {
-                return None;
-            }
-            if self.conn.is_expired() {
-                // The close timeout passed, or the keepalive found the peer dead: what is
-                // still unwritten is dropped with the transport.
-                if !self.shutdown_done {
-                    self.shutdown_done = true;
                     let _ = self.io.shutdown_write();
+                    self.conn.handle_shutdown();
                 }
-                self.finished = true;
-                return None;
-            }
-            if let Err(e) = self.flush() {
-                self.finish();
-                return Some(Err(e));
-            }
-            let state = self.conn.state();
-            if state == State::Closed && !self.shutdown_done {
-                // Half-close, then read until the peer closes too, so unread input never turns
-                // our FIN into a reset that could destroy the close frame in flight.
-                self.shutdown_done = true;
-                if self.io.shutdown_write().is_err() {
-                    self.finished = true;
-                    return None;
-                }
-            }
-            if state == State::Closed
-                && self.conn.role() == Role::Server
-                && self.conn.is_close_handshake_done()
-            {
-                // As the async socket: after a clean close handshake nothing more is due from
-                // the client, so a server ends without waiting for its FIN.
-                self.finished = true;
-                return None;
-            }
-            let now = Instant::now();
-            let timer = if self.conn.needs_time() {
-                self.conn.poll_timeout(now)
-            } else {
-                None
-            };
-            if timer.is_some_and(|t| t <= now) {
-                self.conn.handle_timeout(now);
-                continue;
-            }
-            if deadline.is_some_and(|d| d <= now) {
-                return Some(Err(Error::Timeout));
-            }
-            let wait_until = match (deadline, timer) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if let Err(e) = self.io.set_read_timeout(wait_until.map(|t| t - now)) {
-                return Some(Err(e.into()));
-            }
-            match self.read() {
-                Ok(0) => {
-                    if state == State::Closed {
-                        self.finished = true;
-                        return None;
+                Lifecycle::Open | Lifecycle::Closing | Lifecycle::Draining => {
+                    if let Some(e) = self.failure.take() {
+                        return Some(Err(e.into()));
                     }
-                    self.conn.handle_eof();
-                }
-                Ok(_) => {}
-                Err(e) if is_timeout(&e) || e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.finish();
-                    return (state != State::Closed).then_some(Err(e.into()));
+                    // Blocking writes drain the output, so the high-water mark holds reading
+                    // back here as it does in the async layer.
+                    if let Err(e) = self.flush() {
+                        self.conn.abort();
+                        if lifecycle == Lifecycle::Draining {
+                            continue;
+                        }
+                        return Some(Err(e));
+                    }
+                    let now = Instant::now();
+                    let timer = if self.conn.needs_time() {
+                        self.conn.poll_timeout(now)
+                    } else {
+                        None
+                    };
+                    if timer.is_some_and(|t| t <= now) {
+                        self.conn.handle_timeout(now);
+                        continue;
+                    }
+                    if deadline.is_some_and(|d| d <= now) {
+                        return Some(Err(Error::Timeout));
+                    }
+                    let wait_until = match (deadline, timer) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    if let Err(e) = self.io.set_read_timeout(wait_until.map(|t| t - now)) {
+                        return Some(Err(e.into()));
+                    }
+                    match self.read() {
+                        Ok(0) => self.conn.handle_eof(),
+                        Ok(_) => {}
+                        Err(e) if is_timeout(&e) || e.kind() == std::io::ErrorKind::Interrupted => {
+                        }
+                        Err(e) => {
+                            self.conn.abort();
+                            if lifecycle != Lifecycle::Draining {
+                                return Some(Err(e.into()));
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -328,13 +314,6 @@ impl<S: Stream> WebSocket<S> {
         let result = self.io.read(&mut buf[start..]);
         buf.truncate(start + *result.as_ref().unwrap_or(&0));
         result
-    }
-
-    /// The transport is gone: report the abnormal end to the core and drop what it queued.
-    fn finish(&mut self) {
-        self.conn.handle_eof();
-        self.finished = true;
-        while self.conn.poll_event().is_some() {}
     }
 }
 

@@ -4,9 +4,11 @@
 
 mod behavior;
 mod hub;
+mod local_send;
 mod options;
 mod service;
 mod session;
+mod session_task;
 mod sessions;
 mod ws_server;
 

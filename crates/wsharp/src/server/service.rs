@@ -3,9 +3,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -13,18 +12,17 @@ use futures_util::FutureExt;
 use http::header::{SEC_WEBSOCKET_EXTENSIONS, SET_COOKIE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 use wsharp_proto::handshake::{accept_response, check_request, reject_response};
-use wsharp_proto::{CloseCode, CloseFrame, Connection, Message, Role};
+use wsharp_proto::{Connection, Role};
 
 use super::Refusal;
-use super::behavior::{Behavior, CloseInfo};
+use super::behavior::Behavior;
 use super::options::{ServiceOptions, parse_cookies};
-use super::session::{Command, Session, SessionInner};
+use super::session::{Session, SessionInner};
 use super::sessions::Sessions;
-use crate::error::Error;
-use crate::socket::{Step, WebSocket};
+use crate::socket::WebSocket;
 
 /// A byte stream a session runs over, type-erased so one service serves raw TCP and hyper
 /// upgrades alike.
@@ -89,7 +87,7 @@ impl Service {
         let receive_queue = options.receive_queue;
         let run = Box::new(move |ws: WebSocket<BoxIo>, inner: Arc<SessionInner>| {
             let behavior = factory();
-            run_session(behavior, ws, inner, emit, receive_queue).boxed()
+            super::session_task::run(behavior, ws, inner, emit, receive_queue).boxed()
         });
         // The connection keeps the keepalive: the service's setting, else the config's own.
         let mut conn_config = options.config.clone().emit_control_frames(true);
@@ -209,7 +207,8 @@ impl Service {
             sessions: self.sessions.clone(),
             last_seen: AtomicU64::new(0),
             epoch: Instant::now(),
-            force_close: Notify::new(),
+            forced: AtomicBool::new(false),
+            force_waker: futures_util::task::AtomicWaker::new(),
             force_code: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
             commands: std::sync::Mutex::new(Some(commands)),
@@ -226,164 +225,6 @@ impl Service {
 fn new_session_id() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Queues a command's message on the connection; a refusal (after a close) is only logged.
-fn queue_command(ws: &mut WebSocket<BoxIo>, cmd: Command) {
-    let result = match cmd {
-        Command::Send(m) => ws.queue(m),
-        Command::Prepared(p) => ws.queue_prepared(&p),
-    };
-    if let Err(e) = result {
-        tracing::trace!("send skipped: {e}");
-    }
-}
-
-/// The callbacks' task, ended with the session's own (a stop past its deadline aborts that one;
-/// a callback that never returns must not outlive it).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-enum HandlerEvent {
-    Message(Message),
-    Error(Error),
-}
-
-/// Calls one behavior callback, turning a panic into `false`.
-async fn guarded(fut: impl Future<Output = ()>) -> bool {
-    AssertUnwindSafe(fut).catch_unwind().await.is_ok()
-}
-
-async fn run_session<B: Behavior>(
-    mut behavior: B,
-    mut ws: WebSocket<BoxIo>,
-    inner: Arc<SessionInner>,
-    emit_on_ping: bool,
-    receive_queue: usize,
-) {
-    let session = Session(inner.clone());
-    let mut commands = inner
-        .commands
-        .lock()
-        .expect("not poisoned")
-        .take()
-        .expect("run once");
-    let (events, mut handler_rx) = mpsc::channel::<HandlerEvent>(receive_queue.max(1));
-    // Everything logged for this session, the behaviour's own logs included, carries this span.
-    let span = tracing::info_span!("session", id = %inner.id, peer = ?inner.remote_addr, path = %inner.uri.path());
-    let handler_session = session.clone();
-    let mut handler = AbortOnDrop(tokio::spawn(tracing::Instrument::instrument(
-        async move {
-            let s = &handler_session;
-            let mut healthy = guarded(behavior.on_open(s)).await;
-            while let Some(event) = handler_rx.recv().await {
-                if !healthy {
-                    continue;
-                }
-                healthy = match event {
-                    HandlerEvent::Message(m) => guarded(behavior.on_message(s, m)).await,
-                    HandlerEvent::Error(e) => guarded(behavior.on_error(s, &e)).await,
-                };
-                if !healthy {
-                    tracing::warn!(id = %s.id(), "a callback panicked: closing the session with 1011");
-                    s.force_close(
-                        CloseFrame::new(CloseCode::INTERNAL_ERROR, "internal error").ok(),
-                    );
-                }
-            }
-            (behavior, healthy)
-        },
-        span.clone(),
-    )));
-
-    let io = async {
-        tracing::debug!(protocol = ?inner.protocol, "session open");
-        let high_water = ws.connection().config().write_high_water;
-        let mut permit = None;
-        let mut commands_open = true;
-        loop {
-            // Commands are taken only while the output has room: a peer that does not read
-            // holds back the queue (and so `Session::send`), never the receive loop's timers.
-            let room = ws.connection().transmit_len() < high_water;
-            let receive = permit.is_some();
-            tokio::select! {
-                biased;
-                () = inner.force_close.notified() => {
-                    let frame = inner.force_code.lock().expect("not poisoned").take();
-                    // What was queued before the close leaves before it.
-                    while let Ok(cmd) = commands.try_recv() {
-                        queue_command(&mut ws, cmd);
-                    }
-                    // The close handshake, and its timeout, run in the receive loop below.
-                    if let Err(e) = ws.queue_close(frame) {
-                        tracing::trace!("close skipped: {e}");
-                    }
-                }
-                cmd = commands.recv(), if commands_open && room => match cmd {
-                    Some(cmd) => {
-                        queue_command(&mut ws, cmd);
-                        // Take what else is queued, so that it leaves in one write.
-                        while ws.connection().transmit_len() < high_water
-                            && let Ok(cmd) = commands.try_recv()
-                        {
-                            queue_command(&mut ws, cmd);
-                        }
-                    }
-                    None => commands_open = false,
-                },
-                p = events.clone().reserve_owned(), if permit.is_none() => match p {
-                    Ok(p) => permit = Some(p),
-                    Err(_) => break,
-                },
-                step = ws.step(receive) => match step {
-                    Step::Message(msg) => {
-                        session.touch();
-                        let event = match msg {
-                            Ok(Message::Ping(_) | Message::Pong(_)) if !emit_on_ping => continue,
-                            Ok(Message::Close(_)) => continue,
-                            Ok(m) => HandlerEvent::Message(m),
-                            Err(e) => HandlerEvent::Error(e),
-                        };
-                        permit.take().expect("receiving only with a permit").send(event);
-                    }
-                    Step::End => break,
-                    Step::Progress => {}
-                },
-            }
-        }
-    };
-    tracing::Instrument::instrument(io, span.clone()).await;
-
-    let (code, reason) = ws
-        .close_status()
-        .unwrap_or((CloseCode::ABNORMAL, String::new()));
-    let info = CloseInfo {
-        code,
-        reason,
-        was_clean: code != CloseCode::ABNORMAL,
-    };
-    span.in_scope(|| tracing::debug!(code = code.0, reason = %info.reason, "session closed"));
-    inner.closed.store(true, Ordering::Release);
-    inner.sessions.remove(&inner.id);
-    let close_timeout = ws.connection().config().close_timeout;
-    drop(events);
-    drop(ws);
-    // The callbacks see no more events; one still running after the close timeout never ends
-    // by itself and is aborted (with the behavior, so `on_close` is not called).
-    match tokio::time::timeout(close_timeout, &mut handler.0).await {
-        Ok(Ok((mut behavior, true))) => {
-            let _ = guarded(behavior.on_close(&session, &info)).await;
-        }
-        Ok(_) => {}
-        Err(_) => span.in_scope(|| {
-            tracing::warn!("a callback still ran a close timeout after the session ended: aborted");
-        }),
-    }
 }
 
 /// The services of a server, by path. Services can be added and removed while it runs.

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
+use futures_util::task::AtomicWaker;
 use http::HeaderMap;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use wsharp_proto::{CloseCode, CloseFrame, Message, PreparedMessage};
 
 use super::sessions::Sessions;
@@ -17,6 +18,16 @@ use crate::error::{Error, Result};
 pub(crate) enum Command {
     Send(Message),
     Prepared(PreparedMessage),
+}
+
+impl Command {
+    /// The message's payload size.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Send(m) => m.len(),
+            Self::Prepared(p) => p.message().len(),
+        }
+    }
 }
 
 /// One open connection of a service. Cheap to clone; every clone is the same session.
@@ -35,14 +46,23 @@ pub(crate) struct SessionInner {
     /// Milliseconds since `epoch` when a frame last arrived.
     pub(crate) last_seen: AtomicU64,
     pub(crate) epoch: Instant,
-    /// Set to make the I/O task close now, even with a full queue.
-    pub(crate) force_close: Notify,
+    /// Set to make the session task close now, even with a full queue; `force_waker` wakes it.
+    pub(crate) forced: AtomicBool,
+    pub(crate) force_waker: AtomicWaker,
     pub(crate) force_code: std::sync::Mutex<Option<CloseFrame>>,
     pub(crate) closed: AtomicBool,
     /// The receiving end of `outgoing`, taken by the session's I/O task.
     pub(crate) commands: std::sync::Mutex<Option<mpsc::Receiver<Command>>>,
     /// Ends the session's task (a stop past its deadline).
     pub(crate) task: std::sync::OnceLock<tokio::task::AbortHandle>,
+}
+
+impl SessionInner {
+    /// Notes that a frame arrived from the peer.
+    pub(crate) fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_seen.store(ms, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -129,16 +149,38 @@ impl Session {
         !self.0.closed.load(Ordering::Acquire)
     }
 
-    /// Queues a message, waiting while the session's outgoing queue is full.
+    /// Queues a message. From the session's own callbacks it goes onto the connection at
+    /// once, waiting while the connection's output is at its high-water mark
+    /// ([`Config::write_high_water`](wsharp_proto::Config::write_high_water)); from anywhere
+    /// else it goes through the session's queue
+    /// ([`ServiceOptions::send_queue`](super::ServiceOptions::send_queue)), waiting while that
+    /// is full. Either way it is written by the session's task, in order with the session's
+    /// other sends from the same place.
     ///
     /// # Errors
     /// [`Error::Send`] once the session is closed.
     pub async fn send(&self, message: impl Into<Message>) -> Result<()> {
-        self.0
-            .outgoing
-            .send(Command::Send(message.into()))
-            .await
-            .map_err(|_| closed())
+        self.send_command(Command::Send(message.into())).await
+    }
+
+    pub(crate) async fn send_command(&self, command: Command) -> Result<()> {
+        if self.0.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        let mut slot = Some(command);
+        let local = std::future::poll_fn(|_| {
+            if super::local_send::is_current(&self.0) {
+                super::local_send::offer(&mut slot).map(|()| true)
+            } else {
+                std::task::Poll::Ready(false)
+            }
+        })
+        .await;
+        if local {
+            return Ok(());
+        }
+        let command = slot.take().expect("not sent locally");
+        self.0.outgoing.send(command).await.map_err(|_| closed())
     }
 
     /// Sends a ping.
@@ -168,12 +210,8 @@ impl Session {
     /// Makes the I/O task close with `frame` now, whatever is queued.
     pub(crate) fn force_close(&self, frame: Option<CloseFrame>) {
         *self.0.force_code.lock().expect("not poisoned") = frame;
-        self.0.force_close.notify_one();
-    }
-
-    pub(crate) fn touch(&self) {
-        let ms = self.0.epoch.elapsed().as_millis() as u64;
-        self.0.last_seen.store(ms, Ordering::Relaxed);
+        self.0.forced.store(true, Ordering::Release);
+        self.0.force_waker.wake();
     }
 
     /// Time since a frame last arrived from the peer.

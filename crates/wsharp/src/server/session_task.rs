@@ -1,0 +1,302 @@
+//! The session task: one task per session drives its connection and runs its callbacks.
+//!
+//! The task reads a message, runs the behavior's callback on it, and moves what the callback
+//! sent straight onto the connection ([`local_send`](super::local_send)), so an echo costs
+//! no more than the raw [`WebSocket`] loop: no second task, no channel, no wakeup. While a
+//! callback waits on something else, the connection goes on: output is written, pings are
+//! answered and the timers run, and messages that arrive meanwhile wait in a bounded queue
+//! ([`ServiceOptions::receive_queue`](super::ServiceOptions::receive_queue)); when it is
+//! full, the socket is not read. Sends from other tasks arrive through the session's channel,
+//! taken while the output is under its high-water mark.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use futures_util::FutureExt;
+use tokio::sync::mpsc;
+use wsharp_proto::{CloseCode, CloseFrame, Message};
+
+use super::behavior::{Behavior, CloseInfo};
+use super::local_send::{self, Outbox};
+use super::service::BoxIo;
+use super::session::{Command, Session, SessionInner};
+use crate::error::Error;
+use crate::socket::{Drive, WebSocket};
+
+/// Messages handled between two looks at the session's channel, so that sends from other
+/// tasks are not starved by a peer that keeps the socket readable.
+const COMMANDS_EVERY: u32 = 64;
+
+/// What a callback is called with.
+enum HandlerEvent {
+    Message(Message),
+    Error(Error),
+}
+
+/// How a callback ended.
+#[derive(PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Panicked,
+    /// The session ended and the callback had not returned within the close timeout.
+    Abandoned,
+}
+
+/// The connection side of the session task.
+struct Driver {
+    ws: WebSocket<BoxIo>,
+    inner: Arc<SessionInner>,
+    commands: mpsc::Receiver<Command>,
+    commands_open: bool,
+    /// Messages that arrived while a callback ran.
+    pending: VecDeque<HandlerEvent>,
+    receive_queue: usize,
+    emit_on_ping: bool,
+    high_water: usize,
+    ended: bool,
+    since_commands: u32,
+    outbox: Outbox,
+}
+
+impl Driver {
+    /// Queues a command's message; a refusal (after a close) is only logged.
+    fn queue(&mut self, command: Command) {
+        let result = match command {
+            Command::Send(m) => self.ws.queue(m),
+            Command::Prepared(p) => self.ws.queue_prepared(&p),
+        };
+        if let Err(e) = result {
+            tracing::trace!("send skipped: {e}");
+        }
+    }
+
+    /// Takes a forced close (`Session::close`, a stop, a sweep): what was queued before it
+    /// leaves first, then the close frame; the close handshake runs in the driver.
+    fn take_forced_close(&mut self) {
+        if !self.inner.forced.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let frame = self.inner.force_code.lock().expect("not poisoned").take();
+        while let Ok(command) = self.commands.try_recv() {
+            self.queue(command);
+        }
+        if let Err(e) = self.ws.queue_close(frame) {
+            tracing::trace!("close skipped: {e}");
+        }
+    }
+
+    /// Takes commands from other tasks while the output is under its mark. Returns whether
+    /// any was queued.
+    fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut queued = false;
+        while self.commands_open && self.ws.connection().transmit_len() < self.high_water {
+            match self.commands.poll_recv(cx) {
+                Poll::Ready(Some(command)) => {
+                    self.queue(command);
+                    queued = true;
+                }
+                Poll::Ready(None) => self.commands_open = false,
+                Poll::Pending => break,
+            }
+        }
+        queued
+    }
+
+    /// Drives the connection; with `receive`, until a message for the behavior arrives.
+    /// `Ready(None)`: the connection is over.
+    fn poll_io(&mut self, cx: &mut Context<'_>, receive: bool) -> Poll<Option<HandlerEvent>> {
+        loop {
+            self.take_forced_close();
+            match self.ws.poll_drive(cx, receive) {
+                Poll::Ready(Drive::Message(message)) => {
+                    self.since_commands += 1;
+                    if self.since_commands >= COMMANDS_EVERY {
+                        self.since_commands = 0;
+                        self.poll_commands(cx);
+                    }
+                    let event = match message {
+                        Ok(Message::Ping(_) | Message::Pong(_)) if !self.emit_on_ping => {
+                            self.inner.touch();
+                            continue;
+                        }
+                        Ok(Message::Close(_)) => continue,
+                        Ok(m) => HandlerEvent::Message(m),
+                        Err(e) => HandlerEvent::Error(e),
+                    };
+                    self.inner.touch();
+                    return Poll::Ready(Some(event));
+                }
+                Poll::Ready(Drive::End) => {
+                    self.ended = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Drive::Progress) => {}
+                Poll::Pending => {
+                    self.since_commands = 0;
+                    if self.poll_commands(cx) {
+                        continue;
+                    }
+                    self.inner.force_waker.register(cx.waker());
+                    if self.inner.forced.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// The next event for the behavior; `None` once the connection is over.
+    async fn next_event(&mut self) -> Option<HandlerEvent> {
+        std::future::poll_fn(|cx| {
+            if let Some(event) = self.pending.pop_front() {
+                return Poll::Ready(Some(event));
+            }
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            self.poll_io(cx, true)
+        })
+        .await
+    }
+
+    /// Runs one callback to its end while the connection goes on.
+    async fn run_callback(&mut self, callback: impl Future<Output = ()>) -> Outcome {
+        let mut callback = pin!(AssertUnwindSafe(callback).catch_unwind());
+        let mut abandon: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        std::future::poll_fn(|cx| {
+            loop {
+                let room = self
+                    .high_water
+                    .saturating_sub(self.ws.connection().transmit_len());
+                let inner = Arc::clone(&self.inner);
+                let result = local_send::enter(&inner, room, &mut self.outbox, || {
+                    callback.as_mut().poll(cx)
+                });
+                let sent = std::mem::take(&mut self.outbox.commands);
+                let mut commands = sent;
+                for command in commands.drain(..) {
+                    self.queue(command);
+                }
+                self.outbox.commands = commands;
+                if let Poll::Ready(result) = result {
+                    return Poll::Ready(if result.is_ok() {
+                        Outcome::Done
+                    } else {
+                        Outcome::Panicked
+                    });
+                }
+                if self.ended {
+                    // Nothing more will come; a callback that never returns is given the
+                    // close timeout, then dropped with the behavior.
+                    let close_timeout = self.ws.connection().config().close_timeout;
+                    let sleep =
+                        abandon.get_or_insert_with(|| Box::pin(tokio::time::sleep(close_timeout)));
+                    return match sleep.as_mut().poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Outcome::Abandoned),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+                let receive = self.pending.len() < self.receive_queue;
+                match self.poll_io(cx, receive) {
+                    Poll::Ready(Some(event)) => self.pending.push_back(event),
+                    Poll::Ready(None) => {}
+                    Poll::Pending => {
+                        let room_again = self.ws.connection().transmit_len() < self.high_water;
+                        if !(self.outbox.blocked && room_again) {
+                            return Poll::Pending;
+                        }
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Drives the connection to its end without a behavior (after a callback panicked).
+    async fn drain(&mut self) {
+        while self.next_event().await.is_some() {}
+    }
+}
+
+/// Runs a session until its connection ends and its behavior has seen the end.
+pub(crate) async fn run<B: Behavior>(
+    mut behavior: B,
+    ws: WebSocket<BoxIo>,
+    inner: Arc<SessionInner>,
+    emit_on_ping: bool,
+    receive_queue: usize,
+) {
+    let session = Session(inner.clone());
+    let commands = inner
+        .commands
+        .lock()
+        .expect("not poisoned")
+        .take()
+        .expect("run once");
+    let high_water = ws.connection().config().write_high_water;
+    let mut driver = Driver {
+        ws,
+        inner: inner.clone(),
+        commands,
+        commands_open: true,
+        pending: VecDeque::new(),
+        receive_queue: receive_queue.max(1),
+        emit_on_ping,
+        high_water,
+        ended: false,
+        since_commands: 0,
+        outbox: Outbox::new(),
+    };
+    // Everything logged for this session, the behaviour's own logs included, carries this span.
+    let span = tracing::info_span!("session", id = %inner.id, peer = ?inner.remote_addr, path = %inner.uri.path());
+    let body = async move {
+        tracing::debug!(protocol = ?inner.protocol, "session open");
+        let s = &session;
+        let mut outcome = driver.run_callback(behavior.on_open(s)).await;
+        while outcome == Outcome::Done {
+            let Some(event) = driver.next_event().await else {
+                break;
+            };
+            outcome = match event {
+                HandlerEvent::Message(m) => driver.run_callback(behavior.on_message(s, m)).await,
+                HandlerEvent::Error(e) => driver.run_callback(behavior.on_error(s, &e)).await,
+            };
+        }
+        if outcome == Outcome::Panicked {
+            tracing::warn!("a callback panicked: closing the session with 1011");
+            s.force_close(CloseFrame::new(CloseCode::INTERNAL_ERROR, "internal error").ok());
+            driver.drain().await;
+        }
+        let (code, reason) = driver
+            .ws
+            .close_status()
+            .unwrap_or((CloseCode::ABNORMAL, String::new()));
+        let info = CloseInfo {
+            code,
+            reason,
+            was_clean: code != CloseCode::ABNORMAL,
+        };
+        tracing::debug!(code = code.0, reason = %info.reason, "session closed");
+        inner.closed.store(true, Ordering::Release);
+        inner.sessions.remove(&inner.id);
+        drop(driver);
+        match outcome {
+            Outcome::Done => {
+                let _ = AssertUnwindSafe(behavior.on_close(s, &info))
+                    .catch_unwind()
+                    .await;
+            }
+            Outcome::Abandoned => tracing::warn!(
+                "a callback still ran a close timeout after the session ended: dropped"
+            ),
+            Outcome::Panicked => {}
+        }
+    };
+    tracing::Instrument::instrument(body, span).await;
+}
