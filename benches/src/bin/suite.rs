@@ -60,6 +60,11 @@ struct Server {
     name: &'static str,
     program: PathBuf,
     args: Vec<String>,
+    /// The echo endpoint's path.
+    path: &'static str,
+    /// Whether the server runs as shipped, with as many runtime workers as it picks; otherwise
+    /// it gets one (`TOKIO_WORKER_THREADS=1`, for the servers that size themselves from it).
+    as_shipped: bool,
 }
 
 /// One measured load.
@@ -201,11 +206,15 @@ fn main() -> ExitCode {
                 name: "python-websockets",
                 program: paths.python.clone(),
                 args: vec![paths.root.join("py/echo_deflate.py").display().to_string()],
+                path: "/",
+                as_shipped: false,
             },
             Server {
                 name: "node-ws",
                 program: PathBuf::from("node"),
                 args: vec![paths.root.join("node/echo.js").display().to_string()],
+                path: "/",
+                as_shipped: false,
             },
         ];
         let servers = with_wsharp(servers, &paths.wsharp);
@@ -362,6 +371,18 @@ fn echo_servers(paths: &Paths) -> Vec<Server> {
                 &["--listen"],
             ),
             server(&paths.bins, "sockudo-ws", "peer_sockudo", &["--listen"]),
+            server(&paths.bins, "framework", "peer_framework", &["--listen"]),
+            server(
+                &paths.bins,
+                "http-server",
+                "peer_framework",
+                &["--http", "--listen"],
+            ),
+            Server {
+                path: "/Echo",
+                as_shipped: true,
+                ..server(&paths.bins, "serve", "", &[])
+            },
         ],
         &paths.wsharp,
     )
@@ -372,6 +393,8 @@ fn server(bins: &Path, name: &'static str, bin: &str, args: &[&str]) -> Server {
         name,
         program: bins.join(bin),
         args: args.iter().map(ToString::to_string).collect(),
+        path: "/",
+        as_shipped: false,
     }
 }
 
@@ -380,6 +403,10 @@ fn with_wsharp(mut servers: Vec<Server>, wsharp: &Path) -> Vec<Server> {
     for s in servers.iter_mut().filter(|s| s.name == "wsharp") {
         s.program = wsharp.to_path_buf();
         s.args = ["--quiet", "echo", "--listen"].map(String::from).to_vec();
+    }
+    for s in servers.iter_mut().filter(|s| s.name == "serve") {
+        s.program = wsharp.to_path_buf();
+        s.args = ["--quiet", "serve", "--listen"].map(String::from).to_vec();
     }
     servers
 }
@@ -480,7 +507,8 @@ fn run_section(
             }
             for (l, load) in loads.iter().enumerate() {
                 let figures = started.as_ref().and_then(|(child, addr)| {
-                    run_bench(wsharp, *addr, child.id(), load, seconds, pin)
+                    let url = format!("ws://{addr}{}", server.path);
+                    run_bench(wsharp, &url, child.id(), load, seconds, pin)
                 });
                 eprintln!(
                     "suite: round {round} {} {} -> {figures:?}",
@@ -542,11 +570,13 @@ fn command(program: &Path, core: u32, pin: bool) -> Command {
 /// Starts a server on a free loopback port and waits until it accepts connections.
 fn start_server(server: &Server, pin: bool) -> Option<(Child, SocketAddr)> {
     let addr = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?;
-    let mut child = command(&server.program, 0, pin)
-        .args(&server.args)
-        .arg(addr.to_string())
+    let mut cmd = command(&server.program, 0, pin);
+    cmd.args(&server.args).arg(addr.to_string());
+    if !server.as_shipped {
         // wsharp's runtime sizes itself from this; the Rust peers set one worker themselves.
-        .env("TOKIO_WORKER_THREADS", "1")
+        cmd.env("TOKIO_WORKER_THREADS", "1");
+    }
+    let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -569,7 +599,7 @@ fn start_server(server: &Server, pin: bool) -> Option<(Child, SocketAddr)> {
 /// Runs `wsharp bench --json` once; `None` if it failed, timed out or nothing was echoed.
 fn run_bench(
     wsharp: &Path,
-    addr: SocketAddr,
+    url: &str,
     server_pid: u32,
     load: &Load,
     seconds: f64,
@@ -577,7 +607,7 @@ fn run_bench(
 ) -> Option<Figures> {
     let mut cmd = command(wsharp, 1, pin);
     cmd.args(["--quiet", "bench", "--json"])
-        .arg(format!("ws://{addr}/"))
+        .arg(url)
         .args(["--connections", &load.connections.to_string()])
         .args(["--size", &load.size.to_string()])
         .args(["--depth", &load.depth.to_string()])
@@ -731,7 +761,7 @@ fn measure_memory(server: &Server, n: usize, pin: bool) -> Option<(u64, u64)> {
         .build()
         .ok()?;
     let result = runtime.block_on(async {
-        let url = format!("ws://{addr}/");
+        let url = format!("ws://{addr}{}", server.path);
         let open = |count: usize| {
             let url = url.clone();
             async move {
@@ -792,12 +822,14 @@ fn callgrind_total(server: &Server, wsharp: &Path, load: &Load, count: u64) -> O
             format!("--callgrind-out-file={}", out.display()),
             server.program.display().to_string(),
         ],
+        path: server.path,
+        as_shipped: server.as_shipped,
     };
     valgrind.args.extend(server.args.iter().cloned());
     let (mut child, addr) = start_server(&valgrind, false)?;
     let mut cmd = Command::new(wsharp);
     cmd.args(["--quiet", "bench", "--json"])
-        .arg(format!("ws://{addr}/"))
+        .arg(format!("ws://{addr}{}", server.path))
         .args(["--connections", &load.connections.to_string()])
         .args(["--size", &load.size.to_string()])
         .args(["--depth", &load.depth.to_string()])

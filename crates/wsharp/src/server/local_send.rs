@@ -6,32 +6,36 @@
 //! connection as soon as the poll returns: no queue, no wakeup, no second task. A send from
 //! anywhere else (another task, another session) takes the session's bounded channel.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::task::Poll;
 
 use super::session::{Command, SessionInner};
 
 thread_local! {
-    /// The session whose callback this thread is polling, if any (compared, never read).
-    static CURRENT: Cell<*const SessionInner> = const { Cell::new(std::ptr::null()) };
-    static OUTBOX: RefCell<Outbox> = const { RefCell::new(Outbox::new()) };
+    static LOCAL: RefCell<Local> = const { RefCell::new(Local::new()) };
 }
 
-/// What a callback sent during one poll.
-pub(crate) struct Outbox {
-    pub(crate) commands: Vec<Command>,
+/// The callback this thread is polling, and what it sent in this poll.
+struct Local {
+    /// The session whose callback is being polled (compared, never read); null outside.
+    current: *const SessionInner,
+    /// The first message sent in this poll (the usual one), then the others.
+    first: Option<Command>,
+    more: Vec<Command>,
     /// Bytes queued in this poll.
     bytes: usize,
     /// Bytes the connection's output can still take before its high-water mark.
     room: usize,
-    /// A send found no room and waits: poll the callback again once the output has drained.
-    pub(crate) blocked: bool,
+    /// A send found no room and waits.
+    blocked: bool,
 }
 
-impl Outbox {
-    pub(crate) const fn new() -> Self {
+impl Local {
+    const fn new() -> Self {
         Self {
-            commands: Vec::new(),
+            current: std::ptr::null(),
+            first: None,
+            more: Vec::new(),
             bytes: 0,
             room: 0,
             blocked: false,
@@ -39,47 +43,55 @@ impl Outbox {
     }
 }
 
-/// Polls a callback with `session` current on this thread; what it sent is swapped into
-/// `outbox` (whose own vector, emptied, is reused).
+/// Polls a callback with `session` current on this thread, then hands each message it sent
+/// to `sent`, in order. Returns the poll's result and whether a send waits for room (poll the
+/// callback again once the output has drained).
 pub(crate) fn enter<T>(
     session: &SessionInner,
     room: usize,
-    outbox: &mut Outbox,
     poll: impl FnOnce() -> T,
-) -> T {
-    let previous = CURRENT.replace(session);
-    OUTBOX.with_borrow_mut(|o| {
-        std::mem::swap(&mut o.commands, &mut outbox.commands);
-        o.bytes = 0;
-        o.room = room;
-        o.blocked = false;
+    mut sent: impl FnMut(Command),
+) -> (T, bool) {
+    let previous = LOCAL.with_borrow_mut(|l| {
+        l.bytes = 0;
+        l.room = room;
+        l.blocked = false;
+        std::mem::replace(&mut l.current, session)
     });
     let result = poll();
-    CURRENT.set(previous);
-    OUTBOX.with_borrow_mut(|o| {
-        std::mem::swap(&mut o.commands, &mut outbox.commands);
-        outbox.blocked = o.blocked;
+    let blocked = LOCAL.with_borrow_mut(|l| {
+        l.current = previous;
+        if let Some(command) = l.first.take() {
+            sent(command);
+            if !l.more.is_empty() {
+                l.more.drain(..).for_each(&mut sent);
+            }
+        }
+        l.blocked
     });
-    result
+    (result, blocked)
 }
 
-/// Whether this thread is polling `session`'s callback.
-pub(crate) fn is_current(session: &SessionInner) -> bool {
-    std::ptr::eq(CURRENT.get(), session)
-}
-
-/// Queues `command` in the outbox if the connection's output has room (the first send of a
-/// poll always has some when the output is under its mark). `Pending` leaves it in `slot`:
-/// the session task polls the callback again once the output has drained.
-pub(crate) fn offer(slot: &mut Option<Command>) -> Poll<()> {
-    OUTBOX.with_borrow_mut(|o| {
-        if o.bytes >= o.room {
-            o.blocked = true;
+/// Queues `slot`'s command in the outbox if this thread is polling `session`'s callback:
+/// `Ready(true)` once queued; `Pending` while the connection's output has no room (the first
+/// send of a poll always has some when the output is under its mark); `Ready(false)` when the
+/// send must take the channel instead.
+pub(crate) fn offer(session: &SessionInner, slot: &mut Option<Command>) -> Poll<bool> {
+    LOCAL.with_borrow_mut(|l| {
+        if !std::ptr::eq(l.current, session) {
+            return Poll::Ready(false);
+        }
+        if l.bytes >= l.room {
+            l.blocked = true;
             return Poll::Pending;
         }
         let command = slot.take().expect("offered once");
-        o.bytes += command.len();
-        o.commands.push(command);
-        Poll::Ready(())
+        l.bytes += command.len();
+        if l.first.is_none() {
+            l.first = Some(command);
+        } else {
+            l.more.push(command);
+        }
+        Poll::Ready(true)
     })
 }

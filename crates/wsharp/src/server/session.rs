@@ -168,19 +168,16 @@ impl Session {
             return Err(closed());
         }
         let mut slot = Some(command);
-        let local = std::future::poll_fn(|_| {
-            if super::local_send::is_current(&self.0) {
-                super::local_send::offer(&mut slot).map(|()| true)
-            } else {
-                std::task::Poll::Ready(false)
-            }
-        })
-        .await;
+        let local = std::future::poll_fn(|_| super::local_send::offer(&self.0, &mut slot)).await;
         if local {
             return Ok(());
         }
         let command = slot.take().expect("not sent locally");
-        self.0.outgoing.send(command).await.map_err(|_| closed())
+        // Boxed: the channel's send future is large, and a callback's future would carry it
+        // (and copy it) for every message, though callbacks send locally.
+        Box::pin(self.0.outgoing.send(command))
+            .await
+            .map_err(|_| closed())
     }
 
     /// Sends a ping.

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use wsharp_proto::{CloseCode, CloseFrame, Message};
 
 use super::behavior::{Behavior, CloseInfo};
-use super::local_send::{self, Outbox};
+use super::local_send;
 use super::service::BoxIo;
 use super::session::{Command, Session, SessionInner};
 use crate::error::Error;
@@ -47,6 +47,17 @@ enum Outcome {
     Abandoned,
 }
 
+/// Queues a command's message; a refusal (after a close) is only logged.
+fn queue(ws: &mut WebSocket<BoxIo>, command: Command) {
+    let result = match command {
+        Command::Send(m) => ws.queue(m),
+        Command::Prepared(p) => ws.queue_prepared(&p),
+    };
+    if let Err(e) = result {
+        tracing::trace!("send skipped: {e}");
+    }
+}
+
 /// The connection side of the session task.
 struct Driver {
     ws: WebSocket<BoxIo>,
@@ -60,25 +71,27 @@ struct Driver {
     high_water: usize,
     ended: bool,
     since_commands: u32,
-    outbox: Outbox,
+    /// Messages arrived since the session's activity time was last noted.
+    heard: bool,
 }
 
 impl Driver {
-    /// Queues a command's message; a refusal (after a close) is only logged.
     fn queue(&mut self, command: Command) {
-        let result = match command {
-            Command::Send(m) => self.ws.queue(m),
-            Command::Prepared(p) => self.ws.queue_prepared(&p),
-        };
-        if let Err(e) = result {
-            tracing::trace!("send skipped: {e}");
+        queue(&mut self.ws, command);
+    }
+
+    fn note_activity(&mut self) {
+        if std::mem::take(&mut self.heard) {
+            self.inner.touch();
         }
     }
 
     /// Takes a forced close (`Session::close`, a stop, a sweep): what was queued before it
     /// leaves first, then the close frame; the close handshake runs in the driver.
     fn take_forced_close(&mut self) {
-        if !self.inner.forced.swap(false, Ordering::AcqRel) {
+        if !self.inner.forced.load(Ordering::Relaxed)
+            || !self.inner.forced.swap(false, Ordering::AcqRel)
+        {
             return;
         }
         let frame = self.inner.force_code.lock().expect("not poisoned").take();
@@ -119,24 +132,24 @@ impl Driver {
                         self.since_commands = 0;
                         self.poll_commands(cx);
                     }
+                    // The activity time is noted once per batch of reads, not per message.
+                    self.heard = true;
                     let event = match message {
-                        Ok(Message::Ping(_) | Message::Pong(_)) if !self.emit_on_ping => {
-                            self.inner.touch();
-                            continue;
-                        }
+                        Ok(Message::Ping(_) | Message::Pong(_)) if !self.emit_on_ping => continue,
                         Ok(Message::Close(_)) => continue,
                         Ok(m) => HandlerEvent::Message(m),
                         Err(e) => HandlerEvent::Error(e),
                     };
-                    self.inner.touch();
                     return Poll::Ready(Some(event));
                 }
                 Poll::Ready(Drive::End) => {
+                    self.note_activity();
                     self.ended = true;
                     return Poll::Ready(None);
                 }
                 Poll::Ready(Drive::Progress) => {}
                 Poll::Pending => {
+                    self.note_activity();
                     self.since_commands = 0;
                     if self.poll_commands(cx) {
                         continue;
@@ -165,31 +178,27 @@ impl Driver {
         .await
     }
 
-    /// Runs one callback to its end while the connection goes on.
-    async fn run_callback(&mut self, callback: impl Future<Output = ()>) -> Outcome {
-        let mut callback = pin!(AssertUnwindSafe(callback).catch_unwind());
+    /// Runs one callback to its end while the connection goes on. The callback is pinned by
+    /// the caller and polled in place (a panic is caught at each poll), so that no callback
+    /// future is moved per message.
+    async fn run_callback<F: Future<Output = ()>>(&mut self, mut callback: Pin<&mut F>) -> Outcome {
         let mut abandon: Option<Pin<Box<tokio::time::Sleep>>> = None;
         std::future::poll_fn(|cx| {
             loop {
                 let room = self
                     .high_water
                     .saturating_sub(self.ws.connection().transmit_len());
-                let inner = Arc::clone(&self.inner);
-                let result = local_send::enter(&inner, room, &mut self.outbox, || {
-                    callback.as_mut().poll(cx)
-                });
-                let sent = std::mem::take(&mut self.outbox.commands);
-                let mut commands = sent;
-                for command in commands.drain(..) {
-                    self.queue(command);
-                }
-                self.outbox.commands = commands;
-                if let Poll::Ready(result) = result {
-                    return Poll::Ready(if result.is_ok() {
-                        Outcome::Done
-                    } else {
-                        Outcome::Panicked
-                    });
+                let ws = &mut self.ws;
+                let (result, blocked) = local_send::enter(
+                    &self.inner,
+                    room,
+                    || std::panic::catch_unwind(AssertUnwindSafe(|| callback.as_mut().poll(cx))),
+                    |command| queue(ws, command),
+                );
+                match result {
+                    Ok(Poll::Ready(())) => return Poll::Ready(Outcome::Done),
+                    Err(_) => return Poll::Ready(Outcome::Panicked),
+                    Ok(Poll::Pending) => {}
                 }
                 if self.ended {
                     // Nothing more will come; a callback that never returns is given the
@@ -208,7 +217,7 @@ impl Driver {
                     Poll::Ready(None) => {}
                     Poll::Pending => {
                         let room_again = self.ws.connection().transmit_len() < self.high_water;
-                        if !(self.outbox.blocked && room_again) {
+                        if !(blocked && room_again) {
                             return Poll::Pending;
                         }
                     }
@@ -251,21 +260,23 @@ pub(crate) async fn run<B: Behavior>(
         high_water,
         ended: false,
         since_commands: 0,
-        outbox: Outbox::new(),
+        heard: false,
     };
     // Everything logged for this session, the behaviour's own logs included, carries this span.
     let span = tracing::info_span!("session", id = %inner.id, peer = ?inner.remote_addr, path = %inner.uri.path());
     let body = async move {
         tracing::debug!(protocol = ?inner.protocol, "session open");
         let s = &session;
-        let mut outcome = driver.run_callback(behavior.on_open(s)).await;
+        let mut outcome = driver.run_callback(pin!(behavior.on_open(s))).await;
         while outcome == Outcome::Done {
             let Some(event) = driver.next_event().await else {
                 break;
             };
             outcome = match event {
-                HandlerEvent::Message(m) => driver.run_callback(behavior.on_message(s, m)).await,
-                HandlerEvent::Error(e) => driver.run_callback(behavior.on_error(s, &e)).await,
+                HandlerEvent::Message(m) => {
+                    driver.run_callback(pin!(behavior.on_message(s, m))).await
+                }
+                HandlerEvent::Error(e) => driver.run_callback(pin!(behavior.on_error(s, &e))).await,
             };
         }
         if outcome == Outcome::Panicked {
