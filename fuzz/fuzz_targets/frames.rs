@@ -17,7 +17,7 @@ use std::io::IoSlice;
 use libfuzzer_sys::fuzz_target;
 use wsharp_proto::deflate::Deflate;
 use wsharp_proto::{
-    CloseCode, CloseFrame, Config, Connection, Event, Limits, Message, ProtocolError, Role, State,
+    CloseCode, CloseFrame, Config, Connection, Event, Failure, Limits, Message, Role, State,
 };
 
 const MAX_FRAME: usize = 4096;
@@ -146,13 +146,8 @@ fn check_close_payload(payload: &[u8]) -> Option<CloseCode> {
 }
 
 /// A failure for something the peer sent (not the transport ending or a timer).
-fn is_violation(e: &ProtocolError) -> bool {
-    !matches!(
-        e,
-        ProtocolError::ResetWithoutClosingHandshake
-            | ProtocolError::CloseTimeout
-            | ProtocolError::KeepaliveTimeout
-    )
+fn is_violation(e: &Failure) -> bool {
+    matches!(e, Failure::Protocol(_))
 }
 
 /// Moves up to 8 slices of pending output to `wire`.

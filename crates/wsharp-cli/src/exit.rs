@@ -3,7 +3,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use wsharp::{CloseCode, Error, HandshakeError, ProtocolError};
+use wsharp::{CloseCode, Error, HandshakeError};
 
 /// The exit codes besides 0 (closed normally), documented in `wsharp --help` and docs/cli.md.
 pub(crate) mod code {
@@ -89,11 +89,11 @@ impl Failure {
     /// A connection that ended with `error` after the handshake.
     pub(crate) fn ended(error: &Error) -> Self {
         match error {
-            Error::Protocol(
-                e @ (ProtocolError::ResetWithoutClosingHandshake
-                | ProtocolError::CloseTimeout
-                | ProtocolError::KeepaliveTimeout),
-            ) => Self::new(code::CONNECTION_LOST, format!("connection lost: {e}")),
+            e @ (Error::ResetWithoutClosingHandshake
+            | Error::CloseTimeout
+            | Error::KeepaliveTimeout) => {
+                Self::new(code::CONNECTION_LOST, format!("connection lost: {e}"))
+            }
             Error::Protocol(e) => Self::new(
                 code::PROTOCOL_ERROR,
                 format!(

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::ProtocolError;
+use crate::error::{ProtocolError, SendError};
 use crate::message::Utf8Bytes;
 
 /// A close status code (RFC 6455 §7.4). Unknown codes round-trip unchanged.
@@ -84,15 +84,15 @@ impl CloseFrame {
     /// A close frame with `code` and `reason`, checked as the API requires.
     ///
     /// # Errors
-    /// [`ProtocolError::InvalidCloseCode`] for a code that may not be sent (1005, 1006, 1015, and
-    /// codes outside the registered ranges), [`ProtocolError::CloseReasonTooLong`] for a reason
+    /// [`SendError::InvalidCloseCode`] for a code that may not be sent (1005, 1006, 1015, and
+    /// codes outside the registered ranges), [`SendError::CloseReasonTooLong`] for a reason
     /// over 123 bytes.
-    pub fn new(code: CloseCode, reason: &str) -> Result<Self, ProtocolError> {
+    pub fn new(code: CloseCode, reason: &str) -> Result<Self, SendError> {
         if !code.is_sendable() {
-            return Err(ProtocolError::InvalidCloseCode(code.0));
+            return Err(SendError::InvalidCloseCode(code.0));
         }
         if reason.len() > MAX_REASON_LEN {
-            return Err(ProtocolError::CloseReasonTooLong(reason.len()));
+            return Err(SendError::CloseReasonTooLong(reason.len()));
         }
         Ok(Self {
             code,
@@ -192,7 +192,7 @@ mod rfc6455_7_4_close_codes {
         assert!(CloseFrame::new(CloseCode::NORMAL, &"a".repeat(123)).is_ok());
         assert_eq!(
             CloseFrame::new(CloseCode::NORMAL, &"a".repeat(124)),
-            Err(ProtocolError::CloseReasonTooLong(124))
+            Err(SendError::CloseReasonTooLong(124))
         );
     }
 }

@@ -1,8 +1,11 @@
-//! Protocol errors, each mapped to the close code sent when it fails a connection.
+//! What can go wrong, in three kinds: what the peer did ([`ProtocolError`], each with the
+//! close code we answer it with), how a connection ended without a close handshake
+//! ([`Failure`]), and what the caller asked that cannot be done ([`SendError`]).
 
 use crate::close::CloseCode;
 
-/// A violation of RFC 6455 by the peer, a limit it crossed, or a misuse of the API.
+/// A violation of RFC 6455 by the peer, or a limit it crossed. The connection is failed with
+/// its [`close_code`](Self::close_code).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
@@ -64,27 +67,12 @@ pub enum ProtocolError {
     /// A close frame with a 1-byte payload.
     #[error("close frame with a 1-byte payload")]
     InvalidClosePayload,
-    /// A close code that may not be sent.
+    /// A close frame with a code that may not be sent (1005, 1006, 1015, unassigned codes).
     #[error("close code {0} may not be sent")]
     InvalidCloseCode(u16),
-    /// A close reason over 123 bytes (API).
-    #[error("close reason of {0} bytes exceeds 123")]
-    CloseReasonTooLong(usize),
-    /// A ping or pong payload over 125 bytes (API).
-    #[error("control payload of {0} bytes exceeds 125")]
-    ControlPayloadTooBig(usize),
-    /// The peer ended the connection without a close handshake.
-    #[error("connection reset without a closing handshake")]
-    ResetWithoutClosingHandshake,
-    /// The close handshake did not finish within the close timeout.
-    #[error("close handshake timed out")]
-    CloseTimeout,
     /// A compressed frame could not be inflated.
     #[error("invalid compressed data: {0}")]
     InvalidCompressedData(&'static str),
-    /// The peer went quiet: no pong to our keepalive ping in time.
-    #[error("keepalive timeout")]
-    KeepaliveTimeout,
 }
 
 impl ProtocolError {
@@ -96,10 +84,38 @@ impl ProtocolError {
             Self::FrameTooBig { .. }
             | Self::MessageTooBig { .. }
             | Self::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+/// Why a connection ended without a completed close handshake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The peer broke the protocol; we failed the connection with the error's close code.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The peer's stream ended without a close handshake.
+    #[error("connection reset without a closing handshake")]
+    ResetWithoutClosingHandshake,
+    /// The close handshake did not finish within the close timeout.
+    #[error("close handshake timed out")]
+    CloseTimeout,
+    /// The peer went quiet: no frame in answer to our keepalive ping in time.
+    #[error("keepalive timeout")]
+    KeepaliveTimeout,
+}
+
+impl Failure {
+    /// The close code for this ending: the one sent for a protocol error or a dead peer, 1006
+    /// (never on the wire) for an end without a close frame.
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            Self::Protocol(e) => e.close_code(),
             Self::ResetWithoutClosingHandshake | Self::CloseTimeout => CloseCode::ABNORMAL,
             // As Python `websockets` closes a connection whose pong never came.
             Self::KeepaliveTimeout => CloseCode::INTERNAL_ERROR,
-            _ => CloseCode::PROTOCOL_ERROR,
         }
     }
 }
@@ -115,7 +131,13 @@ pub enum SendError {
     /// through each connection's close handshake.
     #[error("only text and binary messages can be prepared")]
     NotPreparable,
-    /// The close code or reason, or a control payload, was refused.
-    #[error(transparent)]
-    Invalid(#[from] ProtocolError),
+    /// A close code that may not be sent (1005, 1006, 1015, unassigned codes).
+    #[error("close code {0} may not be sent")]
+    InvalidCloseCode(u16),
+    /// A close reason over 123 bytes.
+    #[error("close reason of {0} bytes exceeds 123")]
+    CloseReasonTooLong(usize),
+    /// A ping or pong payload over 125 bytes.
+    #[error("control payload of {0} bytes exceeds 125")]
+    ControlPayloadTooBig(usize),
 }

@@ -43,13 +43,13 @@ pub mod frame;
 pub mod growth;
 pub mod handshake;
 pub mod message;
-pub mod pool;
+mod pool;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, Limits, Role};
 pub use connection::{Connection, Event, Lifecycle, PreparedMessage, State};
-pub use error::{ProtocolError, SendError};
+pub use error::{Failure, ProtocolError, SendError};
 pub use message::{Message, Utf8Bytes};
 
 pub use bytes;

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use bytes::BytesMut;
 
 /// Buffers kept per thread.
-pub const POOL_MAX: usize = 8;
+pub(crate) const POOL_MAX: usize = 8;
 
 thread_local! {
     static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
@@ -43,7 +43,8 @@ pub(crate) fn give(mut buf: BytesMut, room: usize) {
 }
 
 /// Buffers pooled on this thread.
-pub fn pooled() -> usize {
+#[cfg(test)]
+pub(crate) fn pooled() -> usize {
     POOL.try_with(|pool| pool.borrow().len()).unwrap_or(0)
 }
 

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use wsharp_proto::frame::{FrameHeader, OpCode, apply_mask, encode_header, parse_header};
 use wsharp_proto::{
-    CloseCode, CloseFrame, Config, Connection, Event, Lifecycle, Limits, Message, ProtocolError,
-    Role, SendError, State,
+    CloseCode, CloseFrame, Config, Connection, Event, Failure, Lifecycle, Limits, Message,
+    ProtocolError, Role, SendError, State,
 };
 
 /// Encodes a raw frame, valid or not: `b0` is FIN|RSV|opcode.
@@ -114,6 +114,19 @@ fn assert_gives_up(conn: &mut Connection) {
     );
 }
 
+/// `data` as one permessage-deflate message: raw DEFLATE, sync-flushed, with the empty stored
+/// block's `00 00 ff ff` left off (RFC 7692 §7.2.1).
+fn raw_deflate(data: &[u8]) -> Vec<u8> {
+    let mut deflate = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut out = Vec::with_capacity(2 * data.len() + 64);
+    deflate
+        .compress_vec(data, &mut out, flate2::FlushCompress::Sync)
+        .unwrap();
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]), "a sync flush ends so");
+    out.truncate(out.len() - 4);
+    out
+}
+
 #[test]
 fn fault_26_lengths_with_msb_set_or_over_the_frame_limit() {
     let mut c = server();
@@ -177,7 +190,11 @@ fn fault_28_a_wrongly_masked_frame_reaches_the_application_as_the_failure_only()
         wire.extend_from_slice(&good);
         let mut c = Connection::new(role, Config::default());
         c.handle_data(&wire);
-        assert_eq!(events(&mut c), [Event::Failed(error.clone())], "{role:?}");
+        assert_eq!(
+            events(&mut c),
+            [Event::Failed(error.clone().into())],
+            "{role:?}"
+        );
         let sent = sent_frames(&output(&mut c), role);
         assert_eq!(sent.len(), 1, "{role:?}: {sent:?}");
         assert_eq!(sent[0].0, OpCode::Close);
@@ -190,7 +207,11 @@ fn fault_28_a_wrongly_masked_frame_reaches_the_application_as_the_failure_only()
             c.handle_data(std::slice::from_ref(b));
             seen.extend(events(&mut c));
         }
-        assert_eq!(seen, [Event::Failed(error)], "{role:?}, byte by byte");
+        assert_eq!(
+            seen,
+            [Event::Failed(error.into())],
+            "{role:?}, byte by byte"
+        );
     }
 }
 
@@ -317,7 +338,7 @@ fn fault_34_35_message_limit_across_fragments() {
     assert_eq!(frames, 4);
     assert!(matches!(
         c.failure(),
-        Some(ProtocolError::MessageTooBig { .. })
+        Some(Failure::Protocol(ProtocolError::MessageTooBig { .. }))
     ));
 
     // A flood of one-byte fragments ends at the limit too.
@@ -335,7 +356,7 @@ fn fault_34_35_message_limit_across_fragments() {
     }
     assert_eq!(sent, 1001);
     assert_eq!(
-        c.failure().map(ProtocolError::close_code),
+        c.failure().map(Failure::close_code),
         Some(CloseCode::MESSAGE_TOO_BIG)
     );
 }
@@ -413,7 +434,10 @@ fn fault_35_empty_continuations_end_at_the_fragment_limit() {
         sent += 4096;
         while c.poll_event().is_some() {}
     }
-    assert_eq!(c.failure(), Some(&ProtocolError::TooManyFragments { max }));
+    assert_eq!(
+        c.failure(),
+        Some(&Failure::Protocol(ProtocolError::TooManyFragments { max }))
+    );
     assert!(sent <= max + 4096, "failed only after {sent} frames");
     let close = sent_frames(&output(&mut c), Role::Server);
     assert_eq!(close.len(), 1);
@@ -438,7 +462,9 @@ fn fault_35_empty_continuations_end_at_the_fragment_limit() {
             assert!(
                 matches!(
                     &got[..],
-                    [Event::Failed(ProtocolError::TooManyFragments { max: 3 })]
+                    [Event::Failed(Failure::Protocol(
+                        ProtocolError::TooManyFragments { max: 3 }
+                    ))]
                 ),
                 "{got:?}"
             );
@@ -483,7 +509,7 @@ mod keepalive {
             c.handle_timeout(t1 + Duration::from_secs(3));
             assert!(matches!(
                 &events(&mut c)[..],
-                [Event::Failed(ProtocolError::KeepaliveTimeout)]
+                [Event::Failed(Failure::KeepaliveTimeout)]
             ));
             let close = sent_frames(&output(&mut c), role);
             assert_eq!(close.len(), 1);
@@ -634,7 +660,7 @@ fn fault_39_we_close_and_the_peer_never_answers() {
     c.handle_timeout(deadline);
     assert!(matches!(
         &events(&mut c)[..],
-        [Event::Failed(ProtocolError::CloseTimeout)]
+        [Event::Failed(Failure::CloseTimeout)]
     ));
     assert_eq!(c.poll_timeout(deadline), None, "nothing more to wait for");
     assert_gives_up(&mut c);
@@ -664,7 +690,7 @@ fn fault_41_eof_mid_frame_and_refused_close_codes() {
     c.handle_eof();
     assert!(matches!(
         &events(&mut c)[..],
-        [Event::Failed(ProtocolError::ResetWithoutClosingHandshake)]
+        [Event::Failed(Failure::ResetWithoutClosingHandshake)]
     ));
     assert_eq!(c.close_status().unwrap().0, CloseCode::ABNORMAL);
     assert!(!c.has_transmit());
@@ -698,7 +724,9 @@ fn protocol_errors_after_a_complete_message_come_after_it() {
     c.send(Message::text("echo")).unwrap();
     assert!(matches!(
         c.poll_event(),
-        Some(Event::Failed(ProtocolError::ReservedOpcode(5)))
+        Some(Event::Failed(Failure::Protocol(
+            ProtocolError::ReservedOpcode(5)
+        )))
     ));
     let frames = sent_frames(&output(&mut c), Role::Server);
     assert_eq!(frames[0], (OpCode::Text, true, b"echo".to_vec()));
@@ -832,7 +860,7 @@ fn encode_header_matches_the_rfc_examples() {
 
 mod rfc7692_permessage_deflate {
     use super::*;
-    use wsharp_proto::deflate::{Deflate, Deflater};
+    use wsharp_proto::deflate::Deflate;
 
     fn deflate_server(max_message: usize) -> Connection {
         let limits = Limits::default().max_message_size(max_message);
@@ -844,7 +872,7 @@ mod rfc7692_permessage_deflate {
     }
 
     fn compressed(data: &[u8]) -> Vec<u8> {
-        Deflater::new(9, 15, true).compress(data).to_vec()
+        raw_deflate(data)
     }
 
     #[test]
@@ -995,7 +1023,9 @@ mod rfc7692_permessage_deflate {
                 other => assert!(
                     !ok && matches!(
                         other,
-                        Some(Event::Failed(ProtocolError::MessageTooBig { .. }))
+                        Some(Event::Failed(Failure::Protocol(
+                            ProtocolError::MessageTooBig { .. }
+                        )))
                     ),
                     "{size}: {other:?}"
                 ),
@@ -1270,7 +1300,9 @@ mod fields_set_directly {
         c.handle_data(&client_frame(0x80, b"b"));
         assert!(matches!(
             &events(&mut c)[..],
-            [Event::Failed(ProtocolError::TooManyFragments { max: 1 })]
+            [Event::Failed(Failure::Protocol(
+                ProtocolError::TooManyFragments { max: 1 }
+            ))]
         ));
         // A zero message limit refuses any payload with 1009; an empty message passes.
         let mut config = Config::default();
@@ -1367,7 +1399,7 @@ mod timers_at_their_edges {
         c.handle_timeout(now);
         assert!(matches!(
             &events(&mut c)[..],
-            [Event::Failed(ProtocolError::CloseTimeout)]
+            [Event::Failed(Failure::CloseTimeout)]
         ));
         assert_gives_up(&mut c);
     }
@@ -1389,7 +1421,7 @@ mod timers_at_their_edges {
 /// as a server sends them. What the client writes back is masked.
 mod client_role {
     use super::*;
-    use wsharp_proto::deflate::{Deflate, Deflater};
+    use wsharp_proto::deflate::Deflate;
 
     fn client() -> Connection {
         Connection::new(Role::Client, Config::default())
@@ -1413,7 +1445,7 @@ mod client_role {
     }
 
     fn compressed(data: &[u8]) -> Vec<u8> {
-        Deflater::new(9, 15, true).compress(data).to_vec()
+        raw_deflate(data)
     }
 
     /// What a client wrote is masked: `assert_failing` decodes it as a client's.
@@ -1449,7 +1481,7 @@ mod client_role {
         assert_failing(&mut c, 1009);
         assert!(matches!(
             c.failure(),
-            Some(ProtocolError::FrameTooBig { .. })
+            Some(Failure::Protocol(ProtocolError::FrameTooBig { .. }))
         ));
         let mut c = Connection::new(
             Role::Client,
@@ -1515,7 +1547,9 @@ mod client_role {
         loop {
             match c.poll_event() {
                 None => {}
-                Some(Event::Failed(ProtocolError::MessageTooBig { .. })) => break,
+                Some(Event::Failed(Failure::Protocol(ProtocolError::MessageTooBig { .. }))) => {
+                    break;
+                }
                 other => panic!("after {frames} fragments: {other:?}"),
             }
             assert!(frames < 100, "100 fragments of 16 KiB accepted");
@@ -1573,7 +1607,7 @@ mod client_role {
             let sent = flood(&mut c, &first, &continuation);
             assert_eq!(
                 c.failure(),
-                Some(&ProtocolError::TooManyFragments { max }),
+                Some(&Failure::Protocol(ProtocolError::TooManyFragments { max })),
                 "{role:?}"
             );
             assert!(
@@ -1707,7 +1741,9 @@ mod client_role {
                     assert!(
                         matches!(
                             c.poll_event(),
-                            Some(Event::Failed(ProtocolError::MessageTooBig { .. }))
+                            Some(Event::Failed(Failure::Protocol(
+                                ProtocolError::MessageTooBig { .. }
+                            )))
                         ),
                         "{size}"
                     );
@@ -1920,7 +1956,7 @@ mod lifecycle {
             c.handle_eof();
             assert_eq!(
                 events(&mut c),
-                [Event::Failed(ProtocolError::ResetWithoutClosingHandshake)]
+                [Event::Failed(Failure::ResetWithoutClosingHandshake)]
             );
             assert_eq!(c.lifecycle(), Lifecycle::Shutdown, "nothing to flush");
             c.handle_shutdown();

@@ -1,7 +1,7 @@
 //! The error type of the async and blocking layers.
 
 use wsharp_proto::handshake::HandshakeError;
-use wsharp_proto::{ProtocolError, SendError};
+use wsharp_proto::{Failure, ProtocolError, SendError};
 
 /// Anything that can go wrong on a WebSocket connection.
 ///
@@ -20,9 +20,19 @@ pub enum Error {
     #[error("handshake timed out")]
     HandshakeTimeout,
     /// The peer broke the protocol or a limit; we closed the connection with the error's
-    /// [close code](ProtocolError::close_code). Also reports an abnormal end (code 1006).
+    /// [close code](ProtocolError::close_code).
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtocolError),
+    /// The peer's stream ended without a close handshake (close status 1006).
+    #[error("connection reset without a closing handshake")]
+    ResetWithoutClosingHandshake,
+    /// The close handshake did not finish within the close timeout (close status 1006).
+    #[error("close handshake timed out")]
+    CloseTimeout,
+    /// The peer sent nothing in answer to the keepalive's ping in time; we closed the
+    /// connection with 1011.
+    #[error("keepalive timeout: the peer did not answer")]
+    KeepaliveTimeout,
     /// A message could not be sent: the connection is closing, or the message was refused.
     #[error("cannot send: {0}")]
     Send(#[from] SendError),
@@ -33,6 +43,19 @@ pub enum Error {
     /// The URL is not a valid `ws://` or `wss://` URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
+}
+
+impl From<Failure> for Error {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Protocol(e) => Self::Protocol(e),
+            Failure::ResetWithoutClosingHandshake => Self::ResetWithoutClosingHandshake,
+            Failure::CloseTimeout => Self::CloseTimeout,
+            Failure::KeepaliveTimeout => Self::KeepaliveTimeout,
+            // A kind of ending this version does not know by name.
+            other => Self::Io(std::io::Error::other(other)),
+        }
+    }
 }
 
 /// `Result` with [`Error`].

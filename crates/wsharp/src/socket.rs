@@ -9,8 +9,7 @@ use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use wsharp_proto::{
-    CloseCode, CloseFrame, Config, Connection, Event, Lifecycle, Message, ProtocolError, Role,
-    State,
+    CloseCode, CloseFrame, Config, Connection, Event, Failure, Lifecycle, Message, Role, State,
 };
 
 use crate::error::{Error, Result};
@@ -18,7 +17,7 @@ use crate::error::{Error, Result};
 /// The next message the core has for the application, with closes and failures logged.
 /// A failure is to be reported once the close frame it queued is written.
 #[inline]
-pub(crate) fn next_event(conn: &mut Connection) -> Option<Result<Message, ProtocolError>> {
+pub(crate) fn next_event(conn: &mut Connection) -> Option<Result<Message, Failure>> {
     Some(match conn.poll_event()? {
         Event::Message(m) => Ok(m),
         Event::Close(frame) => {
@@ -122,7 +121,7 @@ pub struct WebSocket<S> {
     /// Sleeps until the connection's next deadline ([`Connection::poll_timeout`]).
     timer: Option<Pin<Box<Sleep>>>,
     /// A failure held back until the close frame that reports it is written.
-    failure: Option<Box<ProtocolError>>,
+    failure: Option<Box<Failure>>,
     /// Set while split: the halves' write wakers and the waker that wakes both.
     split: Option<(Arc<SplitWakers>, Waker)>,
 }
@@ -305,7 +304,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`Error::Send`] for a code that may not be sent (1005, 1006, 1015, ...) or a reason over
     /// 123 bytes; [`Error::Io`] if the write fails.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        let frame = CloseFrame::new(code, reason).map_err(wsharp_proto::SendError::from)?;
+        let frame = CloseFrame::new(code, reason)?;
         self.conn.close(Some(frame))?;
         self.flush().await
     }

@@ -79,7 +79,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SendHalf<S> {
     /// # Errors
     /// As [`WebSocket::close`].
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        let frame = CloseFrame::new(code, reason).map_err(|e| Error::Send(e.into()))?;
+        let frame = CloseFrame::new(code, reason).map_err(Error::Send)?;
         self.inner.send(Message::Close(Some(frame))).await
     }
 }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::{Connection, Event, Life};
 use crate::close::{CloseCode, CloseFrame};
-use crate::error::{ProtocolError, SendError};
+use crate::error::{Failure, SendError};
 use crate::frame::OpCode;
 use crate::message::Utf8Bytes;
 
@@ -13,7 +13,7 @@ use crate::message::Utf8Bytes;
 pub(super) struct Ending {
     /// `Some` once the peer's close frame arrived (`Some(None)`: it had no status code).
     pub(super) peer_close: Option<Option<CloseFrame>>,
-    pub(super) failure: Option<ProtocolError>,
+    pub(super) failure: Option<Failure>,
     /// The transport's input ended (EOF).
     pub(super) eof: bool,
 }
@@ -57,7 +57,7 @@ impl Connection {
     }
 
     /// Why we failed the connection, if we did.
-    pub fn failure(&self) -> Option<&ProtocolError> {
+    pub fn failure(&self) -> Option<&Failure> {
         self.ending.as_ref().and_then(|e| e.failure.as_ref())
     }
 
@@ -70,8 +70,8 @@ impl Connection {
     /// frame was already sent.
     ///
     /// # Errors
-    /// [`SendError::Invalid`] for a code that may not be sent (1005, 1006, 1015, ...) or a reason
-    /// over 123 bytes; nothing is sent.
+    /// [`SendError::InvalidCloseCode`] for a code that may not be sent (1005, 1006, 1015, ...),
+    /// [`SendError::CloseReasonTooLong`] for a reason over 123 bytes; nothing is sent.
     pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), SendError> {
         if let Some(f) = &frame {
             CloseFrame::new(f.code, f.reason.as_str())?;
@@ -84,7 +84,8 @@ impl Connection {
 
     /// Fails the connection (RFC 6455 §7.1.7): queues a close frame with the error's code unless
     /// one was sent, stops processing input, and reports the error.
-    pub(super) fn fail(&mut self, error: ProtocolError) {
+    pub(super) fn fail(&mut self, error: impl Into<Failure>) {
+        let error = error.into();
         if self.life == Life::Open {
             let frame = CloseFrame {
                 code: error.close_code(),

@@ -8,7 +8,7 @@ use rand::RngCore;
 
 use crate::close::CloseFrame;
 use crate::config::{Config, Role};
-use crate::error::ProtocolError;
+use crate::error::Failure;
 use crate::frame::OpCode;
 use crate::message::Message;
 use crate::utf8::Utf8Validator;
@@ -71,8 +71,9 @@ pub enum Event {
     /// The peer's close frame (`None` if it carried no status code). A reply has been queued if
     /// the peer started the close.
     Close(Option<CloseFrame>),
-    /// We failed the connection for this reason; a close frame with its code has been queued.
-    Failed(ProtocolError),
+    /// The connection ended without a close handshake: we failed it for a protocol error (a
+    /// close frame with its code has been queued), the peer vanished, or a timeout passed.
+    Failed(Failure),
 }
 
 /// A WebSocket connection's protocol state. Performs no I/O and reads no clock.

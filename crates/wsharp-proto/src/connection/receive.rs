@@ -4,7 +4,7 @@ use bytes::{Buf, Bytes};
 
 use super::{COPY_MAX, Connection, Event, Life, MAX_UNSENT_PONGS};
 use crate::close::CloseFrame;
-use crate::error::ProtocolError;
+use crate::error::{Failure, ProtocolError};
 use crate::frame::{FrameHeader, OpCode, apply_mask, parse_header};
 use crate::growth::{grown_capacity, shrink_grown};
 use crate::message::{Message, Utf8Bytes};
@@ -29,7 +29,7 @@ impl Connection {
     }
 
     /// The transport reached end of stream. Before the close handshake finished, that fails
-    /// the connection ([`ProtocolError::ResetWithoutClosingHandshake`], close status 1006)
+    /// the connection ([`Failure::ResetWithoutClosingHandshake`], close status 1006)
     /// once the frames already received are processed; while
     /// [draining](super::Lifecycle::Draining) it finishes the connection.
     pub fn handle_eof(&mut self) {
@@ -45,7 +45,7 @@ impl Connection {
                     self.set_closed();
                     if self.ending.as_ref().is_none_or(|e| e.peer_close.is_none()) {
                         self.events
-                            .push_back(Event::Failed(ProtocolError::ResetWithoutClosingHandshake));
+                            .push_back(Event::Failed(Failure::ResetWithoutClosingHandshake));
                     }
                 }
             }

@@ -5,7 +5,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{Connection, Event, Life};
-use crate::error::ProtocolError;
+use crate::error::Failure;
 use crate::frame::OpCode;
 
 /// The connection's clock-driven state: the close timeout and the keepalive. Time comes in as
@@ -86,11 +86,11 @@ impl Connection {
     }
 
     /// Time passed: acts on the deadlines that `now` reached. The close timeout fails a close
-    /// handshake the peer never finished ([`ProtocolError::CloseTimeout`]) and, once closed,
+    /// handshake the peer never finished ([`Failure::CloseTimeout`]) and, once closed,
     /// ends the wait for the transport (the [lifecycle](Self::lifecycle) moves to
     /// [`Shutdown`](crate::Lifecycle::Shutdown), or from draining to finished). The keepalive sends
     /// a ping after [`Config::keepalive_interval`](crate::Config::keepalive_interval) without a frame from the peer, and fails the
-    /// connection with 1011 ([`ProtocolError::KeepaliveTimeout`]) if nothing arrives within
+    /// connection with 1011 ([`Failure::KeepaliveTimeout`]) if nothing arrives within
     /// [`Config::keepalive_timeout`](crate::Config::keepalive_timeout) of it. Drain [`poll_event`](Self::poll_event) and the
     /// output after it.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -102,8 +102,7 @@ impl Connection {
             t.close_deadline = None;
             match self.life {
                 Life::Closing => {
-                    self.events
-                        .push_back(Event::Failed(ProtocolError::CloseTimeout));
+                    self.events.push_back(Event::Failed(Failure::CloseTimeout));
                     self.life = Life::Expired;
                 }
                 Life::Closed => self.life = Life::Expired,
@@ -124,7 +123,7 @@ impl Connection {
             t.keepalive_at = Some(later(now, interval));
         } else if t.ping_outstanding {
             // The peer is gone: say so, and do not wait for an answer to our close.
-            self.fail(ProtocolError::KeepaliveTimeout);
+            self.fail(Failure::KeepaliveTimeout);
             self.life = Life::Expired;
         } else {
             t.ping_outstanding = true;

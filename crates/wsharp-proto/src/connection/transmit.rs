@@ -9,7 +9,7 @@ use rand::RngCore;
 
 use super::{COALESCE_MAX, Connection, PreparedMessage};
 use crate::config::Role;
-use crate::error::{ProtocolError, SendError};
+use crate::error::SendError;
 use crate::frame::{FrameHeader, OpCode, apply_mask, encode_header};
 use crate::message::Message;
 
@@ -114,7 +114,7 @@ impl Connection {
     /// [`Config::fragment_size`](crate::Config::fragment_size) if set; a close message starts the close handshake.
     ///
     /// # Errors
-    /// [`SendError::SendAfterClosing`] once a close frame was sent; [`SendError::Invalid`] for a
+    /// [`SendError::SendAfterClosing`] once a close frame was sent; [`SendError::ControlPayloadTooBig`] for a
     /// ping or pong over 125 bytes or a close code or reason the API refuses.
     pub fn send(&mut self, message: Message) -> Result<(), SendError> {
         if self.close_sent_or_closed() {
@@ -210,13 +210,9 @@ impl Connection {
         }
     }
 
-    pub(super) fn send_control(
-        &mut self,
-        opcode: OpCode,
-        payload: Bytes,
-    ) -> Result<(), ProtocolError> {
+    pub(super) fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
         if payload.len() > 125 {
-            return Err(ProtocolError::ControlPayloadTooBig(payload.len()));
+            return Err(SendError::ControlPayloadTooBig(payload.len()));
         }
         self.write_frame(opcode, true, payload);
         Ok(())

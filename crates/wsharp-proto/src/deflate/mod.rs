@@ -3,6 +3,9 @@
 mod codec;
 mod params;
 
+/// The per-message codec a [`Connection`](crate::Connection) uses once permessage-deflate is
+/// negotiated. An extension point, not needed to use the connection: public for tools that
+/// measure or drive the codec alone (the benchmarks, a custom transport's own framing).
 pub use codec::{Deflater, Inflater};
 pub use params::{Deflate, Negotiated, NegotiationError};
 

@@ -29,7 +29,7 @@ pub struct WebSocket<S> {
     conn: Connection,
     protocol: Option<String>,
     /// A failure held back until the close frame that reports it is written.
-    failure: Option<wsharp_proto::ProtocolError>,
+    failure: Option<wsharp_proto::Failure>,
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -184,7 +184,7 @@ impl<S: Stream> WebSocket<S> {
     /// [`Error::Send`] for a code that may not be sent (1005, 1006, 1015, ...) or a reason over
     /// 123 bytes; [`Error::Io`] if the write fails.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        let frame = CloseFrame::new(code, reason).map_err(wsharp_proto::SendError::from)?;
+        let frame = CloseFrame::new(code, reason)?;
         self.close_with(Some(frame))
     }
 

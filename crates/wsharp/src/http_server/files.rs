@@ -11,7 +11,7 @@ use http::header::{
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 /// The content type for a file name's extension.
-pub fn content_type(path: &Path) -> &'static str {
+pub(crate) fn content_type(path: &Path) -> &'static str {
     match path
         .extension()
         .and_then(|e| e.to_str())
@@ -36,14 +36,14 @@ pub fn content_type(path: &Path) -> &'static str {
 
 /// Why a request path cannot name a file under the root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathRefusal {
+pub(crate) enum PathRefusal {
     /// Percent-decoding failed or produced a NUL, a backslash, a drive prefix or `..`: 400.
     BadRequest,
 }
 
 /// Turns a request path into a path relative to the root: percent-decoded, and refused if it
 /// holds `..`, NUL, a backslash, or a drive or root prefix after its leading slash.
-pub fn relative_path(request_path: &str) -> Result<PathBuf, PathRefusal> {
+pub(crate) fn relative_path(request_path: &str) -> Result<PathBuf, PathRefusal> {
     let decoded = percent_decode_path(request_path).ok_or(PathRefusal::BadRequest)?;
     if decoded.contains('\0') || decoded.contains('\\') {
         return Err(PathRefusal::BadRequest);
@@ -81,7 +81,7 @@ fn percent_decode_path(path: &str) -> Option<String> {
 
 /// Serves `request_path` from `root` for GET or HEAD: `None` if no such file (the caller
 /// answers 404 or falls back). Directories serve their `index.html`.
-pub async fn serve_file(
+pub(crate) async fn serve_file(
     root: &Path,
     request_path: &str,
     method: &Method,

@@ -6,6 +6,5 @@ mod files;
 mod server;
 mod upgrade;
 
-pub use files::{PathRefusal, content_type, relative_path, serve_file};
 pub use server::{HttpServer, HttpServerOptions};
 pub use upgrade::{UpgradeResponse, upgrade};

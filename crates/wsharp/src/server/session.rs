@@ -187,9 +187,9 @@ impl Session {
     pub async fn ping(&self, payload: impl Into<bytes::Bytes>) -> Result<()> {
         let payload = payload.into();
         if payload.len() > 125 {
-            return Err(Error::Send(
-                wsharp_proto::ProtocolError::ControlPayloadTooBig(payload.len()).into(),
-            ));
+            return Err(Error::Send(wsharp_proto::SendError::ControlPayloadTooBig(
+                payload.len(),
+            )));
         }
         self.send(Message::Ping(payload)).await
     }
@@ -199,7 +199,7 @@ impl Session {
     /// # Errors
     /// [`Error::Send`] for a code that may not be sent or a reason over 123 bytes.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
-        let frame = CloseFrame::new(code, reason).map_err(|e| Error::Send(e.into()))?;
+        let frame = CloseFrame::new(code, reason).map_err(Error::Send)?;
         self.force_close(Some(frame));
         Ok(())
     }

@@ -133,8 +133,7 @@ impl Sessions {
         match message.into() {
             Message::Close(frame) => {
                 if let Some(f) = &frame {
-                    CloseFrame::new(f.code, f.reason.as_str())
-                        .map_err(|e| Error::Send(e.into()))?;
+                    CloseFrame::new(f.code, f.reason.as_str()).map_err(Error::Send)?;
                 }
                 let sessions = self.all();
                 for s in &sessions {
@@ -145,11 +144,9 @@ impl Sessions {
                     overflowed: 0,
                 })
             }
-            Message::Ping(payload) | Message::Pong(payload) if payload.len() > 125 => {
-                Err(Error::Send(
-                    wsharp_proto::ProtocolError::ControlPayloadTooBig(payload.len()).into(),
-                ))
-            }
+            Message::Ping(payload) | Message::Pong(payload) if payload.len() > 125 => Err(
+                Error::Send(wsharp_proto::SendError::ControlPayloadTooBig(payload.len())),
+            ),
             control @ (Message::Ping(_) | Message::Pong(_)) => {
                 Ok(self.offer(|| Command::Send(control.clone())))
             }

@@ -8,10 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wsharp::blocking;
-use wsharp::{
-    ClientBuilder, CloseCode, Config, Deflate, Error, Message, ProtocolError, Refusal,
-    ServerBuilder,
-};
+use wsharp::{ClientBuilder, CloseCode, Config, Deflate, Error, Message, Refusal, ServerBuilder};
 
 use crate::interop_python::python_echo_server;
 use crate::util::{UPGRADE, bounded, echo_server, python, script};
@@ -285,7 +282,7 @@ fn close_timeout_ends_a_wait_for_a_peer_that_never_answers() {
     ws.close(CloseCode::NORMAL, "").unwrap();
     let start = Instant::now();
     match ws.recv() {
-        Some(Err(Error::Protocol(ProtocolError::CloseTimeout))) => {}
+        Some(Err(Error::CloseTimeout)) => {}
         other => panic!("{other:?}"),
     }
     assert!(ws.recv().is_none());

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wsharp::{CloseCode, Config, Error, Message, ProtocolError, ServerBuilder};
+use wsharp::{CloseCode, Config, Error, Message, ServerBuilder};
 
 use crate::util::{UPGRADE, bounded, client_frame, echo_server, raw_accept};
 
@@ -138,7 +138,7 @@ async fn close_unanswered(addr: std::net::SocketAddr) -> wsharp::WebSocket<wshar
         "data that arrives between our close and the peer's is delivered"
     );
     match bounded(ws.recv()).await {
-        Some(Err(Error::Protocol(ProtocolError::CloseTimeout))) => {}
+        Some(Err(Error::CloseTimeout)) => {}
         other => panic!("expected the close timeout, got {other:?}"),
     }
     let waited = closed.elapsed();
@@ -199,12 +199,7 @@ async fn fault_41_reset_mid_frame_is_an_abnormal_end() {
     drop(peer);
     let (first, ended, status) = bounded(server).await.unwrap();
     assert!(
-        matches!(
-            first,
-            Some(Err(Error::Protocol(
-                ProtocolError::ResetWithoutClosingHandshake
-            )))
-        ),
+        matches!(first, Some(Err(Error::ResetWithoutClosingHandshake))),
         "{first:?}"
     );
     assert!(ended);

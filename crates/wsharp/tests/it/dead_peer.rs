@@ -7,7 +7,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use wsharp::server::{Behavior, CloseInfo, ServiceOptions, Session, WebSocketServer};
-use wsharp::{ClientBuilder, Config, Error, Message, ProtocolError};
+use wsharp::{ClientBuilder, Config, Error, Message};
 
 use crate::util::{UPGRADE, bounded, raw_accept};
 
@@ -165,10 +165,7 @@ async fn fault_47_client_keepalive_finds_a_dead_server() {
     let result = bounded(ws.recv()).await;
     let took = started.elapsed();
     assert!(
-        matches!(
-            result,
-            Some(Err(Error::Protocol(ProtocolError::KeepaliveTimeout)))
-        ),
+        matches!(result, Some(Err(Error::KeepaliveTimeout))),
         "{result:?}"
     );
     assert!(
@@ -194,10 +191,7 @@ async fn fault_47_blocking_client_keepalive_finds_a_dead_server() {
     let _server_side = bounded(server).await.unwrap();
     let (result, took, ended) = bounded(client).await.unwrap();
     assert!(
-        matches!(
-            result,
-            Some(Err(Error::Protocol(ProtocolError::KeepaliveTimeout)))
-        ),
+        matches!(result, Some(Err(Error::KeepaliveTimeout))),
         "{result:?}"
     );
     assert!(

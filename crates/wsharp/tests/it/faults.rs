@@ -389,12 +389,7 @@ async fn fault_41_eof_mid_frame_ends_a_client_connection_abnormally() {
         .unwrap();
     let first = bounded(ws.recv()).await;
     assert!(
-        matches!(
-            first,
-            Some(Err(Error::Protocol(
-                wsharp::ProtocolError::ResetWithoutClosingHandshake
-            )))
-        ),
+        matches!(first, Some(Err(Error::ResetWithoutClosingHandshake))),
         "{first:?}"
     );
     assert!(bounded(ws.recv()).await.is_none());
