@@ -54,11 +54,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
 
 log "feature combinations of wsharp (each builds without warnings)"
-for features in none client server http-server client,server; do
+for features in none client server http-server deflate client,server client,deflate; do
   echo "features: $features"
   if [ "$features" = none ]; then set -- --no-default-features; else set -- --no-default-features --features "$features"; fi
   RUSTFLAGS=-Dwarnings cargo check -p wsharp --lib --locked --quiet "$@"
 done
+
+RUSTFLAGS=-Dwarnings cargo check -p wsharp-proto --lib --locked --quiet --no-default-features
 
 log "build (release, once)"
 cargo build --release --workspace --all-targets --locked
@@ -86,6 +88,9 @@ cargo_test() {
 log "unit and core tests in the debug profile (debug assertions on)"
 cargo_test -p wsharp-proto
 cargo_test -p wsharp --lib
+# Without permessage-deflate: the core's own tests, and the library's (nothing is negotiated).
+cargo_test -p wsharp-proto --lib --no-default-features
+cargo_test -p wsharp --lib --no-default-features --features client,server
 
 log "unit, integration and interop tests"
 cargo_test --release --workspace

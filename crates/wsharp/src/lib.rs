@@ -102,3 +102,31 @@ pub use wsharp_proto as proto;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExamples;
+
+/// Without the `deflate` feature, compression settings are kept but nothing is negotiated.
+#[cfg(all(test, not(feature = "deflate"), feature = "client", feature = "server"))]
+mod without_deflate {
+    use crate::{ClientBuilder, Deflate, Message, ServerBuilder};
+
+    #[tokio::test]
+    async fn neither_side_offers_or_accepts_permessage_deflate() {
+        let (client_io, server_io) = tokio::io::duplex(64 << 10);
+        let server = ServerBuilder::new().compression(Deflate::default());
+        let server = tokio::spawn(async move { server.accept(server_io).await });
+        let client = ClientBuilder::new("ws://localhost/").compression(Deflate::default());
+        let request = client.request().expect("a valid request");
+        assert!(
+            request
+                .headers()
+                .get(http::header::SEC_WEBSOCKET_EXTENSIONS)
+                .is_none(),
+            "no offer in the request"
+        );
+        let mut ws = client.connect_on(client_io).await.expect("handshake");
+        let mut accepted = server.await.expect("joined").expect("accepted");
+        assert!(!ws.is_compressed() && !accepted.is_compressed());
+        ws.send("plain").await.expect("sent");
+        let got = accepted.recv().await.expect("a message").expect("no error");
+        assert_eq!(got, Message::text("plain"));
+    }
+}

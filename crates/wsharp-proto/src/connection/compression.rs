@@ -4,8 +4,11 @@
 use bytes::Bytes;
 
 use super::{COPY_MAX, Connection, Event};
+#[cfg(feature = "deflate")]
 use crate::config::Role;
-use crate::deflate::{Deflate, Deflater, Inflater, Negotiated};
+#[cfg(feature = "deflate")]
+use crate::deflate::{Deflate, Negotiated};
+use crate::deflate::{Deflater, Inflater};
 use crate::error::{ProtocolError, SendError};
 use crate::frame::OpCode;
 use crate::growth::shrink_grown;
@@ -25,7 +28,8 @@ pub(super) struct DeflateState {
 
 impl Connection {
     /// Turns on permessage-deflate as negotiated in the handshake, with `settings`' level and
-    /// threshold. Call before any frame is exchanged.
+    /// threshold. Call before any frame is exchanged. (With the `deflate` feature.)
+    #[cfg(feature = "deflate")]
     pub fn set_deflate(&mut self, negotiated: &Negotiated, settings: &Deflate) {
         let (window, own_reset, peer_reset) = match self.role {
             Role::Server => (

@@ -1,9 +1,7 @@
 //! The client: [`connect`] and [`ClientBuilder`].
 
 use bytes::{Bytes, BytesMut};
-use http::header::{
-    CONTENT_LENGTH, ORIGIN, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, TRANSFER_ENCODING,
-};
+use http::header::{CONTENT_LENGTH, ORIGIN, SEC_WEBSOCKET_PROTOCOL, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -96,6 +94,8 @@ impl ClientBuilder {
     ///     .await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// Without the `deflate` cargo feature nothing is offered, whatever this says.
     pub fn compression(mut self, deflate: impl Into<Option<Deflate>>) -> Self {
         self.compression = deflate.into();
         self
@@ -167,10 +167,11 @@ impl ClientBuilder {
                 HeaderValue::from_str(&value).map_err(|e| invalid("subprotocol", &e))?,
             );
         }
+        #[cfg(feature = "deflate")]
         if let Some(deflate) = &self.compression {
             let offer = HeaderValue::from_str(&deflate.offer_header())
                 .map_err(|e| invalid("extension", &e))?;
-            headers.insert(SEC_WEBSOCKET_EXTENSIONS, offer);
+            headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, offer);
         }
         for (name, value) in &self.headers {
             let name =
@@ -335,9 +336,11 @@ pub(crate) fn finish_handshake(
 ) -> Result<(Connection, Option<String>)> {
     let accepted = expect.check(head, &config.limits)?;
     tracing::debug!(uri = %request.uri(), protocol = ?accepted.protocol, "handshake complete");
+    #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
     let mut conn = Connection::new(Role::Client, config);
     match (accepted.extensions.as_slice(), compression) {
         ([], _) => {}
+        #[cfg(feature = "deflate")]
         ([one], Some(deflate)) => {
             let negotiated = deflate
                 .accept_response(one)

@@ -185,7 +185,8 @@ impl ServerBuilder {
 
     /// Accepts permessage-deflate offers within these limits (the first acceptable offer wins;
     /// bad offers are declined, never fatal). `None`, the default, answers without any
-    /// extension, as websocket-sharp's `IgnoreExtensions`.
+    /// extension, as websocket-sharp's `IgnoreExtensions`. Without the `deflate` cargo feature
+    /// every offer is declined.
     pub fn compression(mut self, deflate: impl Into<Option<Deflate>>) -> Self {
         self.compression = deflate.into();
         self
@@ -295,9 +296,12 @@ impl ServerBuilder {
         let internal = |e: &dyn std::fmt::Display| {
             Refusal::new(StatusCode::INTERNAL_SERVER_ERROR).body(e.to_string())
         };
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
         let mut response =
             accept_response(&upgrade, protocol.as_deref()).map_err(|e| internal(&e))?;
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
         let mut conn = Connection::new(Role::Server, Arc::clone(&self.config));
+        #[cfg(feature = "deflate")]
         if let Some(deflate) = &self.compression
             && let Some((negotiated, header)) = deflate.negotiate(&upgrade.extensions)
         {

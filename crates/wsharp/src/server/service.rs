@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use futures_util::FutureExt;
-use http::header::{SEC_WEBSOCKET_EXTENSIONS, SET_COOKIE};
+use http::header::SET_COOKIE;
 use http::{HeaderValue, Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -170,14 +170,16 @@ impl Service {
                 response.headers_mut().append(SET_COOKIE, v);
             }
         }
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
         let mut conn = Connection::new(Role::Server, Arc::clone(&self.conn_config));
+        #[cfg(feature = "deflate")]
         if let Some(deflate) = &self.options.compression
             && let Some((negotiated, header)) = deflate.negotiate(&upgrade.extensions)
             && let Ok(value) = HeaderValue::from_str(&header)
         {
             response
                 .headers_mut()
-                .insert(SEC_WEBSOCKET_EXTENSIONS, value);
+                .insert(http::header::SEC_WEBSOCKET_EXTENSIONS, value);
             conn.set_deflate(&negotiated, deflate);
         }
         Ok(Accepted {
