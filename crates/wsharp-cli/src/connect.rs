@@ -222,7 +222,9 @@ async fn session(args: ConnectArgs) -> Result<(), Failure> {
     }
     let (code, reason) = ws
         .close_status()
-        .unwrap_or((CloseCode::ABNORMAL, String::new()));
+        .map_or((CloseCode::ABNORMAL, String::new()), |s| {
+            (s.code, s.reason.to_string())
+        });
     tracing::info!(code = code.0, reason = %reason, "closed");
     Failure::closed(code, &reason).map_or(Ok(()), Err)
 }

@@ -50,8 +50,8 @@ pub(crate) async fn echo(listen: SocketAddr, server: ServerBuilder) -> Result<()
                     Err(e) => tracing::info!("connection failed: {e}"),
                 }
             }
-            if let Some((code, reason)) = ws.close_status() {
-                tracing::debug!(code = code.0, %reason, "closed");
+            if let Some(status) = ws.close_status() {
+                tracing::debug!(code = status.code.0, reason = %status.reason, "closed");
             }
         };
         // A disabled span (logging below info) is not entered at every poll.

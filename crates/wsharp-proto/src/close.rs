@@ -68,6 +68,33 @@ impl std::fmt::Display for CloseCode {
     }
 }
 
+/// How a connection ended, as the application sees it: the same shape in every layer (the
+/// core, both sockets, a session's `on_close`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CloseStatus {
+    /// The peer's close code; [`CloseCode::NO_STATUS`] (1005) if its close frame had none,
+    /// [`CloseCode::ABNORMAL`] (1006) if it sent no close frame at all.
+    pub code: CloseCode,
+    /// The peer's close reason (empty for 1005 and 1006).
+    pub reason: Utf8Bytes,
+    /// Whether the close handshake completed: both close frames went through and the
+    /// connection did not fail.
+    pub was_clean: bool,
+}
+
+impl CloseStatus {
+    /// The status of a connection that ended without a close frame from the peer: 1006, not
+    /// clean.
+    pub fn abnormal() -> Self {
+        Self {
+            code: CloseCode::ABNORMAL,
+            reason: Utf8Bytes::default(),
+            was_clean: false,
+        }
+    }
+}
+
 /// The most bytes a close reason may have: a control payload is at most 125 bytes, 2 are the code.
 pub const MAX_REASON_LEN: usize = 123;
 

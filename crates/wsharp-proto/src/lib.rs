@@ -46,7 +46,7 @@ pub mod message;
 mod pool;
 pub mod utf8;
 
-pub use close::{CloseCode, CloseFrame};
+pub use close::{CloseCode, CloseFrame, CloseStatus};
 pub use config::{Config, Limits, Role};
 pub use connection::{Connection, Event, Lifecycle, PreparedMessage, State};
 pub use error::{Failure, ProtocolError, SendError};

@@ -580,7 +580,7 @@ mod keepalive {
         c.handle_timeout(d);
         assert_eq!(c.lifecycle(), Lifecycle::Finished);
         assert!(events(&mut c).is_empty(), "a clean close stays clean");
-        assert_eq!(c.close_status().unwrap().0, CloseCode::NO_STATUS);
+        assert_eq!(c.close_status().unwrap().code, CloseCode::NO_STATUS);
     }
 }
 
@@ -664,7 +664,7 @@ fn fault_39_we_close_and_the_peer_never_answers() {
     ));
     assert_eq!(c.poll_timeout(deadline), None, "nothing more to wait for");
     assert_gives_up(&mut c);
-    assert_eq!(c.close_status().unwrap().0, CloseCode::ABNORMAL);
+    assert_eq!(c.close_status().unwrap().code, CloseCode::ABNORMAL);
     assert!(!c.has_transmit(), "1006 is never sent");
 }
 
@@ -692,7 +692,7 @@ fn fault_41_eof_mid_frame_and_refused_close_codes() {
         &events(&mut c)[..],
         [Event::Failed(Failure::ResetWithoutClosingHandshake)]
     ));
-    assert_eq!(c.close_status().unwrap().0, CloseCode::ABNORMAL);
+    assert_eq!(c.close_status().unwrap().code, CloseCode::ABNORMAL);
     assert!(!c.has_transmit());
 
     let mut c = server();
@@ -1873,7 +1873,8 @@ mod lifecycle {
             "nothing more is due from the client"
         );
         assert!(c.is_finished());
-        assert_eq!(c.close_status().unwrap().0, CloseCode::NORMAL);
+        let status = c.close_status().unwrap();
+        assert_eq!((status.code, status.was_clean), (CloseCode::NORMAL, true));
     }
 
     #[test]
@@ -1912,6 +1913,10 @@ mod lifecycle {
             };
             c.handle_data(&bad);
             assert!(matches!(&events(&mut c)[..], [Event::Failed(_)]));
+            assert!(
+                !c.close_status().unwrap().was_clean,
+                "a failure is not clean"
+            );
             assert_eq!(c.lifecycle(), Lifecycle::Flushing, "{role:?}");
             let t0 = Instant::now();
             let deadline = c.poll_timeout(t0).expect("the close timeout runs");
@@ -1946,7 +1951,7 @@ mod lifecycle {
         assert_eq!(c.lifecycle(), Lifecycle::Shutdown);
         assert!(c.has_transmit(), "still offered once, without waiting");
         assert_gives_up(&mut c);
-        assert_eq!(c.close_status().unwrap().0, CloseCode::NORMAL);
+        assert_eq!(c.close_status().unwrap().code, CloseCode::NORMAL);
     }
 
     #[test]
@@ -1965,7 +1970,11 @@ mod lifecycle {
                 Lifecycle::Finished,
                 "the peer's end was seen already"
             );
-            assert_eq!(c.close_status().unwrap().0, CloseCode::ABNORMAL);
+            let status = c.close_status().unwrap();
+            assert_eq!(
+                (status.code, status.was_clean),
+                (CloseCode::ABNORMAL, false)
+            );
         }
     }
 
@@ -1983,7 +1992,7 @@ mod lifecycle {
         output(&mut c);
         c.handle_shutdown();
         assert_eq!(c.lifecycle(), Lifecycle::Finished);
-        assert_eq!(c.close_status().unwrap().0, CloseCode::GOING_AWAY);
+        assert_eq!(c.close_status().unwrap().code, CloseCode::GOING_AWAY);
     }
 
     #[test]
@@ -2013,7 +2022,7 @@ mod lifecycle {
         assert_eq!(c.lifecycle(), Lifecycle::Finished);
         assert!(events(&mut c).is_empty());
         assert!(!c.has_transmit());
-        assert_eq!(c.close_status().unwrap().0, CloseCode::ABNORMAL);
+        assert_eq!(c.close_status().unwrap().code, CloseCode::ABNORMAL);
         assert_eq!(c.poll_timeout(Instant::now()), None);
         // Input after the end changes nothing.
         c.handle_eof();

@@ -90,8 +90,8 @@ pub use transport::Transport;
 pub use wsharp_proto::deflate::Deflate;
 pub use wsharp_proto::handshake::{HandshakeError, UpgradeRequest};
 pub use wsharp_proto::{
-    CloseCode, CloseFrame, Config, Failure, Lifecycle, Limits, Message, ProtocolError, Role,
-    SendError, State, Utf8Bytes,
+    CloseCode, CloseFrame, CloseStatus, Config, Failure, Lifecycle, Limits, Message, ProtocolError,
+    Role, SendError, State, Utf8Bytes,
 };
 pub use wsharp_proto::{bytes, http};
 

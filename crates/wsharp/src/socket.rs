@@ -9,7 +9,8 @@ use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use wsharp_proto::{
-    CloseCode, CloseFrame, Config, Connection, Event, Failure, Lifecycle, Message, Role, State,
+    CloseCode, CloseFrame, CloseStatus, Config, Connection, Event, Failure, Lifecycle, Message,
+    Role, State,
 };
 
 use crate::error::{Error, Result};
@@ -180,8 +181,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// The code and reason of the connection's end, once closed: the peer's close code, 1005 if
     /// it sent none, 1006 if it sent no close frame at all.
-    pub fn close_status(&self) -> Option<(CloseCode, String)> {
-        self.conn.close_status().map(|(c, r)| (c, r.to_string()))
+    pub fn close_status(&self) -> Option<CloseStatus> {
+        self.conn.close_status()
     }
 
     /// The underlying stream.

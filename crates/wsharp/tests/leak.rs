@@ -229,7 +229,7 @@ async fn fail_client_once(addr: std::net::SocketAddr, i: usize) {
             let first = ws.recv().await;
             assert!(matches!(first, Some(Err(_))), "{path}: {first:?}");
             assert!(ws.recv().await.is_none(), "{path}");
-            assert_eq!(ws.close_status().map(|s| s.0), Some(CloseCode::ABNORMAL));
+            assert_eq!(ws.close_status().map(|s| s.code), Some(CloseCode::ABNORMAL));
         }
         (path, other) => panic!("{path}: {other:?}"),
     }

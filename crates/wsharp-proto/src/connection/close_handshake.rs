@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::{Connection, Event, Life};
-use crate::close::{CloseCode, CloseFrame};
+use crate::close::{CloseCode, CloseFrame, CloseStatus};
 use crate::error::{Failure, SendError};
 use crate::frame::OpCode;
 use crate::message::Utf8Bytes;
@@ -31,17 +31,20 @@ impl Connection {
     /// The code and reason the application should see for the end of the connection, once
     /// closed: the peer's close code (1005 if its close had none), or 1006 if the connection
     /// ended without a close frame from the peer.
-    pub fn close_status(&self) -> Option<(CloseCode, Utf8Bytes)> {
+    pub fn close_status(&self) -> Option<CloseStatus> {
         if self.is_receiving() {
             return None;
         }
-        Some(
-            match self.ending.as_ref().and_then(|e| e.peer_close.as_ref()) {
-                Some(Some(frame)) => (frame.code, frame.reason.clone()),
-                Some(None) => (CloseCode::NO_STATUS, Utf8Bytes::default()),
-                None => (CloseCode::ABNORMAL, Utf8Bytes::default()),
-            },
-        )
+        let (code, reason) = match self.ending.as_ref().and_then(|e| e.peer_close.as_ref()) {
+            Some(Some(frame)) => (frame.code, frame.reason.clone()),
+            Some(None) => (CloseCode::NO_STATUS, Utf8Bytes::default()),
+            None => (CloseCode::ABNORMAL, Utf8Bytes::default()),
+        };
+        Some(CloseStatus {
+            code,
+            reason,
+            was_clean: self.is_close_handshake_done(),
+        })
     }
 
     /// Whether the close handshake completed: both close frames were exchanged and the

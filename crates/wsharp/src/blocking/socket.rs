@@ -3,7 +3,9 @@
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
-use wsharp_proto::{CloseCode, CloseFrame, Config, Connection, Lifecycle, Message, State};
+use wsharp_proto::{
+    CloseCode, CloseFrame, CloseStatus, Config, Connection, Lifecycle, Message, State,
+};
 
 use super::{Stream, is_timeout};
 use crate::error::{Error, Result};
@@ -78,8 +80,8 @@ impl<S: Stream> WebSocket<S> {
 
     /// The code and reason of the connection's end, once closed (1005: the peer's close had no
     /// code; 1006: it sent no close frame).
-    pub fn close_status(&self) -> Option<(CloseCode, String)> {
-        self.conn.close_status().map(|(c, r)| (c, r.to_string()))
+    pub fn close_status(&self) -> Option<CloseStatus> {
+        self.conn.close_status()
     }
 
     /// The connection's settings.

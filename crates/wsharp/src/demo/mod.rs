@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::Message;
-use crate::server::{Behavior, CloseInfo, Session};
+use crate::server::{Behavior, CloseStatus, Session};
 
 /// Sends every text or binary message back to its sender.
 #[derive(Debug, Default, Clone, Copy)]
@@ -75,7 +75,7 @@ impl Behavior for Chat {
         }
     }
 
-    async fn on_close(&mut self, session: &Session, _close: &CloseInfo) {
+    async fn on_close(&mut self, session: &Session, _close: &CloseStatus) {
         let _ = session
             .sessions()
             .broadcast(format!("{} got logged off...", self.name));

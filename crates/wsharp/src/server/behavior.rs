@@ -2,22 +2,10 @@
 
 use std::future::Future;
 
-use wsharp_proto::{CloseCode, Message};
+use wsharp_proto::{CloseStatus, Message};
 
 use super::session::Session;
 use crate::error::Error;
-
-/// How a session ended, as [`Behavior::on_close`] sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CloseInfo {
-    /// The close code: the peer's, 1005 if its close had none, 1006 if it sent none.
-    pub code: CloseCode,
-    /// The close reason.
-    pub reason: String,
-    /// Whether the close handshake completed.
-    pub was_clean: bool,
-}
 
 /// The callbacks of one session. A service makes a fresh value for each session, so `self`
 /// holds per-session state; shared state goes in an `Arc` the factory clones.
@@ -61,7 +49,7 @@ pub trait Behavior: Send + 'static {
     fn on_close(
         &mut self,
         session: &Session,
-        close: &CloseInfo,
+        close: &CloseStatus,
     ) -> impl Future<Output = ()> + Send {
         let _ = (session, close);
         async {}

@@ -12,7 +12,7 @@ mod session_task;
 mod sessions;
 mod ws_server;
 
-pub use behavior::{Behavior, CloseInfo};
+pub use behavior::Behavior;
 #[cfg(feature = "http-server")]
 pub(crate) use hub::Hub;
 pub use options::{
@@ -22,6 +22,7 @@ pub use service::{BoxIo, Io, Service};
 pub use session::Session;
 pub use sessions::{Broadcast, Sessions};
 pub use ws_server::WebSocketServer;
+pub use wsharp_proto::CloseStatus;
 
 use std::sync::Arc;
 

@@ -19,9 +19,9 @@ use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
-use wsharp_proto::{CloseCode, CloseFrame, Message};
+use wsharp_proto::{CloseCode, CloseFrame, CloseStatus, Message};
 
-use super::behavior::{Behavior, CloseInfo};
+use super::behavior::Behavior;
 use super::local_send;
 use super::service::BoxIo;
 use super::session::{Command, Session, SessionInner};
@@ -284,16 +284,11 @@ pub(crate) async fn run<B: Behavior>(
             s.force_close(CloseFrame::new(CloseCode::INTERNAL_ERROR, "internal error").ok());
             driver.drain().await;
         }
-        let (code, reason) = driver
+        let info = driver
             .ws
             .close_status()
-            .unwrap_or((CloseCode::ABNORMAL, String::new()));
-        let info = CloseInfo {
-            code,
-            reason,
-            was_clean: code != CloseCode::ABNORMAL,
-        };
-        tracing::debug!(code = code.0, reason = %info.reason, "session closed");
+            .unwrap_or_else(CloseStatus::abnormal);
+        tracing::debug!(code = info.code.0, reason = %info.reason, "session closed");
         inner.closed.store(true, Ordering::Release);
         inner.sessions.remove(&inner.id);
         drop(driver);

@@ -45,7 +45,7 @@ fn round_trips(url: &str, compression: Option<Deflate>) {
         other => panic!("{other:?}"),
     }
     assert!(ws.recv().is_none());
-    assert_eq!(ws.close_status().unwrap().0, CloseCode::NORMAL);
+    assert_eq!(ws.close_status().unwrap().code, CloseCode::NORMAL);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

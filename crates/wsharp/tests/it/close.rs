@@ -52,7 +52,7 @@ async fn fault_39_peer_that_never_answers_our_close() {
         matches!(&seen[1], Err(e) if e.contains("timed out")),
         "{seen:?}"
     );
-    assert_eq!(status.unwrap().0, CloseCode::ABNORMAL);
+    assert_eq!(status.unwrap().code, CloseCode::ABNORMAL);
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
 }
 
@@ -143,7 +143,7 @@ async fn close_unanswered(addr: std::net::SocketAddr) -> wsharp::WebSocket<wshar
     }
     let waited = closed.elapsed();
     assert!(bounded(ws.recv()).await.is_none());
-    assert_eq!(ws.close_status().unwrap().0, CloseCode::ABNORMAL);
+    assert_eq!(ws.close_status().unwrap().code, CloseCode::ABNORMAL);
     assert!(
         waited >= CLIENT_CLOSE_TIMEOUT - Duration::from_millis(20)
             && waited < Duration::from_secs(2),
@@ -203,7 +203,7 @@ async fn fault_41_reset_mid_frame_is_an_abnormal_end() {
         "{first:?}"
     );
     assert!(ended);
-    assert_eq!(status.unwrap().0, CloseCode::ABNORMAL);
+    assert_eq!(status.unwrap().code, CloseCode::ABNORMAL);
 }
 
 #[tokio::test]
@@ -243,7 +243,7 @@ async fn clean_close_both_ways_and_split_halves() {
     assert!(matches!(&got[100], Message::Close(Some(f)) if f.code == CloseCode::NORMAL));
     let tx = writer.await.unwrap();
     let ws = rx.reunite(tx).unwrap();
-    assert_eq!(ws.close_status().unwrap().0, CloseCode::NORMAL);
+    assert_eq!(ws.close_status().unwrap().code, CloseCode::NORMAL);
     assert!(matches!(
         bounded(async {
             let mut ws = ws;
@@ -394,7 +394,7 @@ async fn server_ends_after_the_close_handshake_without_waiting_for_the_clients_f
         .unwrap();
     assert_eq!(seen[0], Message::text("last"));
     assert!(matches!(seen[1], Message::Close(Some(ref f)) if f.code == CloseCode::NORMAL));
-    assert_eq!(status.unwrap().0, CloseCode::NORMAL);
+    assert_eq!(status.unwrap().code, CloseCode::NORMAL);
     // The server closed the TCP connection first, after its close frame.
     let mut got = Vec::new();
     bounded(peer.read_to_end(&mut got)).await.unwrap();

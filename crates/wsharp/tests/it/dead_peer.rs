@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
-use wsharp::server::{Behavior, CloseInfo, ServiceOptions, Session, WebSocketServer};
+use wsharp::server::{Behavior, CloseStatus, ServiceOptions, Session, WebSocketServer};
 use wsharp::{ClientBuilder, Config, Error, Message};
 
 use crate::util::{UPGRADE, bounded, raw_accept};
@@ -15,7 +15,7 @@ use crate::util::{UPGRADE, bounded, raw_accept};
 #[derive(Debug)]
 enum Seen {
     Opened,
-    Closed(CloseInfo),
+    Closed(CloseStatus),
 }
 
 /// Sends megabytes to every session as soon as it opens, and reports its open and close.
@@ -34,7 +34,7 @@ impl Behavior for Flood {
 
     async fn on_message(&mut self, _: &Session, _: Message) {}
 
-    async fn on_close(&mut self, _: &Session, info: &CloseInfo) {
+    async fn on_close(&mut self, _: &Session, info: &CloseStatus) {
         let _ = self.0.send(Seen::Closed(info.clone()));
     }
 }

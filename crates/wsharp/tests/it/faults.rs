@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use wsharp::proto::handshake::{MAX_ERROR_BODY, accept_key};
-use wsharp::server::{Behavior, CloseInfo, Session, WebSocketServer};
+use wsharp::server::{Behavior, CloseStatus, Session, WebSocketServer};
 use wsharp::{ClientBuilder, CloseCode, Deflate, Error, HandshakeError, Message, ServerBuilder};
 
 use crate::util::{UPGRADE, bounded, client_frame, python};
@@ -299,15 +299,15 @@ async fn fault_41_a_reset_mid_frame_ends_a_server_connection_abnormally() {
     let (first, then, status) = bounded(server).await.unwrap();
     assert!(matches!(first, Some(Err(_))), "{first:?}");
     assert!(then.is_none(), "{then:?}");
-    assert_eq!(status.map(|s| s.0), Some(CloseCode::ABNORMAL));
+    assert_eq!(status.map(|s| s.code), Some(CloseCode::ABNORMAL));
 }
 
 /// Reports each session's end.
-struct Report(mpsc::UnboundedSender<CloseInfo>);
+struct Report(mpsc::UnboundedSender<CloseStatus>);
 
 impl Behavior for Report {
     async fn on_message(&mut self, _: &Session, _: Message) {}
-    async fn on_close(&mut self, _: &Session, close: &CloseInfo) {
+    async fn on_close(&mut self, _: &Session, close: &CloseStatus) {
         let _ = self.0.send(close.clone());
     }
 }
@@ -371,7 +371,7 @@ async fn fault_41_a_reset_mid_frame_ends_a_client_connection_abnormally() {
     let first = bounded(ws.recv()).await;
     assert!(matches!(first, Some(Err(_))), "{first:?}");
     assert!(bounded(ws.recv()).await.is_none());
-    assert_eq!(ws.close_status().map(|s| s.0), Some(CloseCode::ABNORMAL));
+    assert_eq!(ws.close_status().map(|s| s.code), Some(CloseCode::ABNORMAL));
 }
 
 #[tokio::test]
@@ -393,7 +393,7 @@ async fn fault_41_eof_mid_frame_ends_a_client_connection_abnormally() {
         "{first:?}"
     );
     assert!(bounded(ws.recv()).await.is_none());
-    assert_eq!(ws.close_status().map(|s| s.0), Some(CloseCode::ABNORMAL));
+    assert_eq!(ws.close_status().map(|s| s.code), Some(CloseCode::ABNORMAL));
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use wsharp::demo::{Chat, Echo, INDEX_HTML};
 use wsharp::http::{Method, Request, Response};
 use wsharp::http_server::{HttpServer, HttpServerOptions};
 use wsharp::server::{
-    Behavior, CloseInfo, Overflow, ServiceOptions, Session, WebSocketServer, allow_origins,
+    Behavior, CloseStatus, Overflow, ServiceOptions, Session, WebSocketServer, allow_origins,
 };
 use wsharp::{ClientBuilder, CloseCode, Config, Error, HandshakeError, Message};
 
@@ -61,7 +61,7 @@ impl Behavior for Tracked {
         }
     }
 
-    async fn on_close(&mut self, session: &Session, _: &CloseInfo) {
+    async fn on_close(&mut self, session: &Session, _: &CloseStatus) {
         let _ = self.0.send(Seen::Closed(session.id().to_owned()));
     }
 }

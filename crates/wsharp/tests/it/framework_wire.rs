@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use wsharp::demo::Echo;
 use wsharp::http_server::{HttpServer, HttpServerOptions};
-use wsharp::server::{Behavior, CloseInfo, ServiceOptions, Session, WebSocketServer};
+use wsharp::server::{Behavior, CloseStatus, ServiceOptions, Session, WebSocketServer};
 use wsharp::{CloseCode, Config, Deflate, Error, Message, Role, WebSocket};
 
 use crate::util::{UPGRADE, bounded, client_frame, raw_exchange};
@@ -49,7 +49,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 #[derive(Debug)]
 enum Event {
     Error(String, CloseCode),
-    Closed(CloseInfo),
+    Closed(CloseStatus),
 }
 
 /// Counts `on_message` calls; reports errors and the close.
@@ -71,7 +71,7 @@ impl Behavior for Counting {
         let _ = self.events.send(Event::Error(error.to_string(), code));
     }
 
-    async fn on_close(&mut self, _: &Session, close: &CloseInfo) {
+    async fn on_close(&mut self, _: &Session, close: &CloseStatus) {
         let _ = self.events.send(Event::Closed(close.clone()));
     }
 }
@@ -312,6 +312,6 @@ async fn fault_6_bad_offers_are_declined_and_a_later_valid_one_is_accepted() {
     while let Some(m) = bounded(ws.recv()).await {
         m.unwrap();
     }
-    assert_eq!(ws.close_status().unwrap().0, CloseCode::NORMAL);
+    assert_eq!(ws.close_status().unwrap().code, CloseCode::NORMAL);
     server.stop().await;
 }

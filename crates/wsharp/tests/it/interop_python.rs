@@ -118,7 +118,7 @@ async fn wsharp_client_against_python_server() {
             other => panic!("code {code}: {other:?}"),
         }
         assert!(bounded(ws.recv()).await.is_none());
-        assert_eq!(ws.close_status().unwrap().0, CloseCode(code));
+        assert_eq!(ws.close_status().unwrap().code, CloseCode(code));
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use wsharp::http_server::{HttpServer, HttpServerOptions};
-use wsharp::server::{Behavior, CloseInfo, ServiceOptions, Session, WebSocketServer};
+use wsharp::server::{Behavior, CloseStatus, ServiceOptions, Session, WebSocketServer};
 use wsharp::{CloseCode, Config, Message};
 
 use crate::util::{UPGRADE, bounded};
@@ -40,7 +40,7 @@ impl Behavior for Counted {
         let _ = session.send(message).await;
     }
 
-    async fn on_close(&mut self, _: &Session, close: &CloseInfo) {
+    async fn on_close(&mut self, _: &Session, close: &CloseStatus) {
         if close.was_clean {
             self.clean.fetch_add(1, Ordering::SeqCst);
         }
