@@ -5,18 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 mod common;
-use common::{echo_server, python, start};
-
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("WSHARP_CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        path.exists(),
-        "no Chromium at {}: install Debian's chromium (scripts/test.sh does) or set WSHARP_CHROMIUM",
-        path.display()
-    );
-    path
-}
+use common::{chromium, echo_server, python, start};
 
 #[test]
 fn chromium_round_trips_compressed_messages() {

@@ -136,27 +136,9 @@ fn connect_shows_pings_pongs_and_the_close() {
 fn python_echo_server() -> (Reap, u16) {
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../wsharp/tests/it/py/echo_server.py");
-    let mut child = Reap(
-        Command::new(python())
-            .arg(script)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the Python echo server"),
-    );
-    // Its first line is its port; a server that never prints it fails the test.
-    let stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        let mut stdout = stdout;
-        let mut line = String::new();
-        let _ = stdout.read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the Python echo server printed no port within 30 s");
-    let port = line.trim().parse().expect("a port");
-    (child, port)
+    let mut command = Command::new(python());
+    command.arg(script);
+    wsharp_testkit::peers::spawn_reporting_port(command, "the Python echo server")
 }
 
 /// `wsharp connect` to `url` with `input` on standard input, which stays open until `lines` lines

@@ -11,12 +11,9 @@ use flate2::{Compress, Compression, FlushCompress};
 
 /// A field of `/proc/PID/status`, in KiB.
 fn status_kib(pid: u32, field: &str) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    let name = field.trim_end_matches(':');
+    wsharp_testkit::memory::status_kib(pid, name)
+        .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status")) as usize
 }
 
 /// `len` zeros as a permessage-deflate payload.

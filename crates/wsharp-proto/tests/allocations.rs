@@ -5,9 +5,8 @@ use wsharp_proto::deflate::Deflate;
 use wsharp_proto::growth::GROWTH_STEP_MAX;
 use wsharp_proto::{Config, Connection, Event, Limits, Message, Role, State};
 
-#[path = "support/counting.rs"]
-mod counting;
-use counting::peak_growth;
+wsharp_testkit::install_counting_allocator!();
+use wsharp_testkit::memory::peak_growth;
 
 fn masked_header(b0: u8, len: u64) -> Vec<u8> {
     let mut h = vec![b0, 0xFF];

@@ -9,9 +9,8 @@ use wsharp_proto::frame::{OpCode, apply_mask, parse_header};
 use wsharp_proto::growth::GROWTH_STEP_MAX;
 use wsharp_proto::{Config, Connection, Event, Limits, Message, Role, State};
 
-#[path = "support/counting.rs"]
-mod counting;
-use counting::peak_growth;
+wsharp_testkit::install_counting_allocator!();
+use wsharp_testkit::memory::peak_growth;
 
 const KEY: [u8; 4] = [1, 2, 3, 4];
 

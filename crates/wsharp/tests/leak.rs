@@ -2,8 +2,6 @@
 //! on the server and on the client. Its own test binary, so the heap it counts and the RSS it
 //! reads are its tests' alone; the tests take turns.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,49 +13,11 @@ use wsharp::{CloseCode, Error, HandshakeError};
 /// Held by each test for its whole run: the counters are process-wide.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Counts the bytes allocated and not yet freed.
-struct Counting;
+wsharp_testkit::install_counting_allocator!();
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is passed on to `System` unchanged; the counter is only arithmetic.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: as for `alloc` and `dealloc`.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// The resident set size, from /proc/self/statm (in 4 KiB pages on the platforms tested).
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
+/// Bytes allocated and not yet freed, signed for differences.
+fn live() -> isize {
+    wsharp_testkit::memory::live_bytes() as isize
 }
 
 const UPGRADE: &str = "GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -136,13 +96,13 @@ async fn fault_41_ten_thousand_failed_connections_leave_memory_flat() {
         fail_once(addr, i).await;
     }
     quiesce(&sessions, baseline).await;
-    let (live_before, rss_before) = (LIVE.load(Ordering::SeqCst), rss_bytes());
+    let (live_before, rss_before) = (live(), wsharp_testkit::memory::rss_bytes());
 
     for i in 0..10_000 {
         fail_once(addr, i).await;
     }
     quiesce(&sessions, baseline).await;
-    let (live_after, rss_after) = (LIVE.load(Ordering::SeqCst), rss_bytes());
+    let (live_after, rss_after) = (live(), wsharp_testkit::memory::rss_bytes());
 
     let live_growth = live_after - live_before;
     let rss_growth = rss_after.saturating_sub(rss_before);
@@ -264,12 +224,12 @@ async fn fault_41_ten_thousand_failed_client_connections_leave_memory_flat() {
         fail_client_once(addr, i).await;
     }
     quiesce_tasks(baseline).await;
-    let (live_before, rss_before) = (LIVE.load(Ordering::SeqCst), rss_bytes());
+    let (live_before, rss_before) = (live(), wsharp_testkit::memory::rss_bytes());
     for i in 0..10_000 {
         fail_client_once(addr, i).await;
     }
     quiesce_tasks(baseline).await;
-    let (live_after, rss_after) = (LIVE.load(Ordering::SeqCst), rss_bytes());
+    let (live_after, rss_after) = (live(), wsharp_testkit::memory::rss_bytes());
     let live_growth = live_after - live_before;
     let rss_growth = rss_after.saturating_sub(rss_before);
     eprintln!(

@@ -31,12 +31,7 @@ impl Behavior for Counted {
 }
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    wsharp_testkit::memory::status_kib(std::process::id(), "VmRSS").unwrap_or(0)
 }
 
 /// The client side: opens `n` connections and reports; reports once each has its first

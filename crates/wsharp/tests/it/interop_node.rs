@@ -16,13 +16,9 @@ use wsharp::{ClientBuilder, CloseCode, Config, Deflate, Message, ServerBuilder};
 use crate::util::{LIMIT, bounded, echo_server};
 
 fn node_peer() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    assert!(
-        dir.join("node_modules/ws").exists(),
-        "no `ws` in {}: run scripts/test.sh (it runs `npm ci` there)",
-        dir.display()
-    );
-    dir
+    wsharp_testkit::peers::node_package_dir(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +31,7 @@ async fn fault_45_node_ws_client_round_trips_every_deflate_setting() {
             .config(Config::default().fragment_size(Some(1000))),
     )
     .await;
-    let node = std::env::var_os("WSHARP_NODE").unwrap_or_else(|| "node".into());
+    let node = wsharp_testkit::peers::node();
     let child = tokio::process::Command::new(node)
         .arg(dir.join("deflate_matrix.js"))
         .arg(format!("ws://{whole}/"))
@@ -249,7 +245,7 @@ async fn fault_45_wsharp_client_against_node_ws_servers_every_deflate_setting() 
             )
         })
         .collect();
-    let node = std::env::var_os("WSHARP_NODE").unwrap_or_else(|| "node".into());
+    let node = wsharp_testkit::peers::node();
     let mut child = tokio::process::Command::new(node)
         .arg(dir.join("deflate_server.js"))
         .arg(format!("[{}]", config.join(",")))

@@ -1,47 +1,18 @@
 //! Interop with the Python `websockets` library, both directions.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use wsharp::{ClientBuilder, CloseCode, Config, Deflate, Message, ServerBuilder};
 
 use crate::util::{bounded, echo_server, python, script};
 
-/// Kills the child when dropped, so a failing test leaves no process behind.
-pub(crate) struct Reap(pub(crate) Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub(crate) use wsharp_testkit::peers::Reap;
 
 pub(crate) fn python_echo_server() -> (Reap, u16) {
-    let mut child = Reap(
-        Command::new(python())
-            .arg(script("echo_server.py"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the Python echo server"),
-    );
-    // Its first line is its port; a server that never prints it fails the test.
-    let stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut stdout = stdout;
-        let mut line = String::new();
-        let _ = stdout.read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .expect("the Python echo server printed no port within 30 s");
-    let port = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("Python server printed {line:?}"));
-    (child, port)
+    let mut command = Command::new(python());
+    command.arg(script("echo_server.py"));
+    wsharp_testkit::peers::spawn_reporting_port(command, "the Python echo server")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

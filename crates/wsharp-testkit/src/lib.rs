@@ -1,0 +1,26 @@
+//! What wsharp's test suites share: launchers for the real peers (Python `websockets`, Node
+//! `ws`, headless Chromium) that fail the test with a clear message when a peer is missing, a
+//! raw side of the opening handshake for tests that must send bytes no client would, bounded
+//! waits, and memory probes (the process's RSS, a counting global allocator).
+//!
+//! Not published; a dev-dependency of the workspace's crates. It depends on `wsharp-proto`
+//! only, so that the types a test sees are its own crate's.
+
+pub mod memory;
+pub mod peers;
+pub mod raw;
+
+use std::time::Duration;
+
+/// Every await in the tests is bounded by this.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// Awaits `f`, failing the test if it takes longer than [`LIMIT`].
+///
+/// # Panics
+/// When `f` does not finish within [`LIMIT`].
+pub async fn bounded<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(LIMIT, f)
+        .await
+        .expect("test step timed out")
+}
