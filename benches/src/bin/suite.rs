@@ -46,10 +46,16 @@ struct Args {
     /// default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The echo section's load generator: `wsharp` (`wsharp bench`, the default; it also
+    /// reports latency) or `tungstenite` (`load_tungstenite`, a tokio-tungstenite client; the
+    /// server's CPU time is read from /proc around each run).
+    #[arg(long, default_value = "wsharp")]
+    generator: String,
     /// Do not build first.
     #[arg(long)]
     no_build: bool,
-    /// Only these servers in the instructions section (wsharp, tungstenite, ..., floor); all
+    /// Only these servers in the echo and instructions sections (wsharp, tungstenite,
+    /// fastwebsockets, tokio-websockets, sockudo-ws, framework, http-server, serve, floor); all
     /// by default.
     #[arg(long, value_delimiter = ',')]
     servers: Vec<String>,
@@ -181,7 +187,17 @@ fn main() -> ExitCode {
         };
         let mut servers = echo_servers(&paths);
         servers.push(server(&paths.bins, "floor", "peer_floor", &["--listen"]));
-        let runs = run_section(&servers, &loads, seconds, rounds, pin, &paths.wsharp);
+        servers.retain(|s| args.servers.is_empty() || args.servers.iter().any(|n| n == s.name));
+        let generator = match args.generator.as_str() {
+            "wsharp" => Generator::Wsharp(paths.wsharp.clone()),
+            "tungstenite" => Generator::Tungstenite(paths.bins.join("load_tungstenite")),
+            other => {
+                eprintln!("suite: unknown generator {other:?} (wsharp or tungstenite)");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("Load generator: {}\n", args.generator);
+        let runs = run_section(&servers, &loads, seconds, rounds, pin, &generator);
         println!("## Echo: messages per second (ratios above 1: wsharp faster)\n");
         print_rates(&servers, &loads, &runs, "msg/s");
         println!("\n## Echo: server CPU time per message, µs (ratios below 1: wsharp cheaper)\n");
@@ -218,7 +234,14 @@ fn main() -> ExitCode {
             },
         ];
         let servers = with_wsharp(servers, &paths.wsharp);
-        let runs = run_section(&servers, &loads, seconds, rounds, pin, &paths.wsharp);
+        let runs = run_section(
+            &servers,
+            &loads,
+            seconds,
+            rounds,
+            pin,
+            &Generator::Wsharp(paths.wsharp.clone()),
+        );
         println!("\n## permessage-deflate echo, no context takeover: messages per second\n");
         print_rates(&servers, &loads, &runs, "msg/s");
         println!("\n## permessage-deflate echo: server CPU time per message, µs\n");
@@ -231,7 +254,14 @@ fn main() -> ExitCode {
             ..Load::echo(16, 0, 1)
         }];
         let servers = echo_servers(&paths);
-        let runs = run_section(&servers, &loads, seconds, rounds, pin, &paths.wsharp);
+        let runs = run_section(
+            &servers,
+            &loads,
+            seconds,
+            rounds,
+            pin,
+            &Generator::Wsharp(paths.wsharp.clone()),
+        );
         println!("\n## Handshakes: connections opened, upgraded and closed per second\n");
         print_rates(&servers, &loads, &runs, "handshakes/s");
         println!("\n## Handshakes: server CPU time per handshake, µs\n");
@@ -490,7 +520,7 @@ fn run_section(
     seconds: f64,
     rounds: usize,
     pin: bool,
-    wsharp: &Path,
+    generator: &Generator,
 ) -> Runs {
     let mut runs = vec![vec![Vec::new(); loads.len()]; servers.len()];
     for round in 1..=rounds {
@@ -508,7 +538,14 @@ fn run_section(
             for (l, load) in loads.iter().enumerate() {
                 let figures = started.as_ref().and_then(|(child, addr)| {
                     let url = format!("ws://{addr}{}", server.path);
-                    run_bench(wsharp, &url, child.id(), load, seconds, pin)
+                    match generator {
+                        Generator::Wsharp(wsharp) => {
+                            run_bench(wsharp, &url, child.id(), load, seconds, pin)
+                        }
+                        Generator::Tungstenite(bin) => {
+                            run_tungstenite(bin, &url, child.id(), load, seconds, pin)
+                        }
+                    }
                 });
                 eprintln!(
                     "suite: round {round} {} {} -> {figures:?}",
@@ -628,6 +665,47 @@ fn run_bench(
         errors: num("errors")?,
         cpu_us: num("server_cpu_us_per_msg"),
     })
+}
+
+/// Runs `load_tungstenite` once against an echo server, reading the server's CPU time from
+/// /proc around the run; no latency figures (0).
+fn run_tungstenite(
+    bin: &Path,
+    url: &str,
+    server_pid: u32,
+    load: &Load,
+    seconds: f64,
+    pin: bool,
+) -> Option<Figures> {
+    let mut cmd = command(bin, 1, pin);
+    cmd.arg(url)
+        .args(["--connections", &load.connections.to_string()])
+        .args(["--size", &load.size.to_string()])
+        .args(["--depth", &load.depth.to_string()])
+        .args(["--duration", &seconds.to_string()]);
+    let before = cpu_seconds(server_pid)?;
+    let json = run_json(cmd, seconds)?;
+    let after = cpu_seconds(server_pid)?;
+    let num = |k: &str| json[k].as_f64();
+    let messages = num("messages")?;
+    (messages > 0.0).then_some(Figures {
+        rate: num("msgs_per_sec")?,
+        p50_us: 0.0,
+        p99_us: 0.0,
+        errors: num("errors")?,
+        cpu_us: Some((after - before) * 1e6 / messages),
+    })
+}
+
+/// The CPU time (user + system) process `pid` has used, in seconds (/proc counts clock ticks
+/// of 1/100 s on Linux).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// Runs a load generator that prints one JSON object last; `None` if it failed or did not end
