@@ -54,7 +54,7 @@ struct Args {
     /// Do not build first.
     #[arg(long)]
     no_build: bool,
-    /// Only these servers in the echo and instructions sections (wsharp, tungstenite,
+    /// Only these servers in the echo, memory and instructions sections (wsharp, tungstenite,
     /// fastwebsockets, tokio-websockets, sockudo-ws, framework, http-server, serve, floor); all
     /// by default.
     #[arg(long, value_delimiter = ',')]
@@ -272,7 +272,10 @@ fn main() -> ExitCode {
         println!("\n## Idle memory: server RSS growth per open connection ({idle} connections)\n");
         println!("| server | RSS before (KiB) | RSS after (KiB) | per connection (bytes) |");
         println!("|---|---:|---:|---:|");
-        for s in echo_servers(&paths) {
+        let servers = echo_servers(&paths)
+            .into_iter()
+            .filter(|s| args.servers.is_empty() || args.servers.iter().any(|n| n == s.name));
+        for s in servers {
             match measure_memory(&s, idle, pin) {
                 Some((before, after)) => {
                     let per = after.saturating_sub(before) * 1024 / idle as u64;

@@ -32,16 +32,6 @@ pub(crate) fn next_event(conn: &mut Connection) -> Option<Result<Message, Failur
     })
 }
 
-/// What [`WebSocket::poll_drive`] made of the connection.
-pub(crate) enum Drive {
-    /// The next message (or the failure that ends the connection).
-    Message(Result<Message>),
-    /// The connection is over.
-    End,
-    /// A deadline passed while not receiving; nothing to report.
-    Progress,
-}
-
 /// Which half of a split socket is writing (both do: the receiving half writes pongs and close
 /// replies).
 #[derive(Debug, Clone, Copy)]
@@ -443,16 +433,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         if let Some((wakers, _)) = &self.split {
             wakers.register_reader(cx.waker());
         }
-        self.poll_drive(cx, true).map(|drive| match drive {
-            Drive::Message(m) => Some(m),
-            Drive::End | Drive::Progress => None,
-        })
+        self.poll_drive(cx, true)
     }
 
     /// The driver: obeys [`Connection::lifecycle`], and when `receive`, reads and returns
-    /// the next message. Without `receive` it returns [`Drive::Progress`] when a deadline
+    /// the next message (`None` once the connection is over). Without `receive` it reads
+    /// nothing and returns no message; when a deadline passes it wakes the task, so that the
+    /// caller looks at the connection again.
     /// passed, so that the caller can look again.
-    pub(crate) fn poll_drive(&mut self, cx: &mut Context<'_>, receive: bool) -> Poll<Drive> {
+    pub(crate) fn poll_drive(
+        &mut self,
+        cx: &mut Context<'_>,
+        receive: bool,
+    ) -> Poll<Option<Result<Message>>> {
         loop {
             if receive && self.failure.is_none() {
                 match next_event(&mut self.conn) {
@@ -461,7 +454,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                             // Send the pong now: the caller may not poll again for a while.
                             let _ = self.poll_write_pending_as(Half::Recv, cx);
                         }
-                        return Poll::Ready(Drive::Message(Ok(m)));
+                        return Poll::Ready(Some(Ok(m)));
                     }
                     // Reported once its close frame is out (or cannot be written).
                     Some(Err(e)) => self.failure = Some(Box::new(e)),
@@ -471,10 +464,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             let lifecycle = self.conn.lifecycle();
             match lifecycle {
                 Lifecycle::Finished => {
-                    return Poll::Ready(match self.failure.take() {
-                        Some(e) => Drive::Message(Err((*e).into())),
-                        None => Drive::End,
-                    });
+                    return Poll::Ready(self.failure.take().map(|e| Err((*e).into())));
                 }
                 Lifecycle::Flushing => match self.poll_write_pending_as(Half::Recv, cx) {
                     Poll::Ready(Ok(())) => {}
@@ -509,14 +499,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
                 Lifecycle::Open | Lifecycle::Closing | Lifecycle::Draining => {
                     if let Some(e) = self.failure.take() {
-                        return Poll::Ready(Drive::Message(Err((*e).into())));
+                        return Poll::Ready(Some(Err((*e).into())));
                     }
                     if let Poll::Ready(Err(e)) = self.poll_write_pending_as(Half::Recv, cx) {
                         self.conn.abort();
                         if lifecycle == Lifecycle::Draining {
                             continue;
                         }
-                        return Poll::Ready(Drive::Message(Err(e)));
+                        return Poll::Ready(Some(Err(e)));
                     }
                     if !receive || !self.conn.wants_read() {
                         // Not receiving, or backpressure: the peer does not read what we owe
@@ -526,7 +516,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                             if receive {
                                 continue;
                             }
-                            return Poll::Ready(Drive::Progress);
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
                         }
                         return Poll::Pending;
                     }
@@ -541,7 +532,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                         Poll::Ready(Err(e)) => {
                             self.conn.abort();
                             if lifecycle != Lifecycle::Draining {
-                                return Poll::Ready(Drive::Message(Err(e.into())));
+                                return Poll::Ready(Some(Err(e.into())));
                             }
                         }
                         Poll::Pending => {

@@ -26,7 +26,7 @@ use super::local_send;
 use super::service::BoxIo;
 use super::session::{Command, Session, SessionInner};
 use crate::error::Error;
-use crate::socket::{Drive, WebSocket};
+use crate::socket::WebSocket;
 
 /// Messages handled between two looks at the session's channel, so that sends from other
 /// tasks are not starved by a peer that keeps the socket readable.
@@ -126,7 +126,7 @@ impl Driver {
         loop {
             self.take_forced_close();
             match self.ws.poll_drive(cx, receive) {
-                Poll::Ready(Drive::Message(message)) => {
+                Poll::Ready(Some(message)) => {
                     self.since_commands += 1;
                     if self.since_commands >= COMMANDS_EVERY {
                         self.since_commands = 0;
@@ -142,12 +142,11 @@ impl Driver {
                     };
                     return Poll::Ready(Some(event));
                 }
-                Poll::Ready(Drive::End) => {
+                Poll::Ready(None) => {
                     self.note_activity();
                     self.ended = true;
                     return Poll::Ready(None);
                 }
-                Poll::Ready(Drive::Progress) => {}
                 Poll::Pending => {
                     self.note_activity();
                     self.since_commands = 0;
