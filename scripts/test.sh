@@ -23,7 +23,8 @@ fi
 export WSHARP_CHROMIUM=/usr/bin/chromium
 # tmux drives the CLI in a terminal; curl fetches from `wsharp serve`; valgrind counts the
 # benchmark servers' instructions; Node.js runs the `ws` peer of the benchmark suite.
-for tool in tmux curl valgrind; do
+# openssl s_client is a TLS peer of the wss tests.
+for tool in tmux curl valgrind openssl; do
   if ! command -v "$tool" >/dev/null; then
     echo "installing $tool"
     apt_install "$tool" >/dev/null
@@ -54,7 +55,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
 
 log "feature combinations of wsharp (each builds without warnings)"
-for features in none client server http-server deflate client,server client,deflate; do
+for features in none client server http-server deflate client,server client,deflate \
+    client,tls client,tls-ring server,tls-ring http-server,tls-aws-lc-rs; do
   echo "features: $features"
   if [ "$features" = none ]; then set -- --no-default-features; else set -- --no-default-features --features "$features"; fi
   RUSTFLAGS=-Dwarnings cargo check -p wsharp --lib --locked --quiet "$@"

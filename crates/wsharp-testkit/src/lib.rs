@@ -6,6 +6,7 @@
 //! Not published; a dev-dependency of the workspace's crates. It depends on `wsharp-proto`
 //! only, so that the types a test sees are its own crate's.
 
+pub mod certs;
 pub mod memory;
 pub mod peers;
 pub mod raw;

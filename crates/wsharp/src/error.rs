@@ -12,7 +12,12 @@ use wsharp_proto::{Failure, ProtocolError, SendError};
 pub enum Error {
     /// The transport failed.
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+    /// TLS failed: the handshake (an untrusted, expired or misnamed certificate, a refused
+    /// client certificate, a peer that does not speak TLS) or the configuration.
+    #[cfg(feature = "tls")]
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The opening handshake failed.
     #[error("handshake failed: {0}")]
     Handshake(#[from] HandshakeError),
@@ -43,6 +48,17 @@ pub enum Error {
     /// The URL is not a valid `ws://` or `wss://` URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
+}
+
+impl From<std::io::Error> for Error {
+    /// An I/O error, or the TLS error a TLS stream reported through one.
+    fn from(e: std::io::Error) -> Self {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = crate::tls::from_io(&e) {
+            return Self::Tls(tls);
+        }
+        Self::Io(e)
+    }
 }
 
 impl From<Failure> for Error {

@@ -74,6 +74,8 @@ pub mod http_server;
 pub mod server;
 mod socket;
 mod split;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "client")]
 mod transport;
 

@@ -8,12 +8,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// The byte stream under a connection that [`connect`](crate::connect) opened: plain TCP for
-/// `ws://`. TLS for `wss://` comes as another variant.
+/// `ws://`, TLS over TCP for `wss://`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Transport {
     /// Plain TCP.
     Tcp(TcpStream),
+    /// TLS over TCP (boxed: a TLS session's state is large).
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl Transport {
@@ -21,6 +24,18 @@ impl Transport {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Self::Tcp(s) => s,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// The TLS session, for a `wss://` connection: its protocol version, cipher suite, ALPN
+    /// protocol and the server's certificates.
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Option<&rustls::ClientConnection> {
+        match self {
+            Self::Tcp(_) => None,
+            Self::Tls(s) => Some(s.get_ref().1),
         }
     }
 }
@@ -33,6 +48,8 @@ impl AsyncRead for Transport {
     ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -45,6 +62,8 @@ impl AsyncWrite for Transport {
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -55,24 +74,32 @@ impl AsyncWrite for Transport {
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Self::Tcp(s) => s.is_write_vectored(),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

@@ -26,6 +26,10 @@ pub enum HandshakeError {
     /// The head is not valid HTTP/1.1.
     #[error("malformed HTTP head: {0}")]
     Malformed(String),
+    /// The peer spoke TLS where HTTP was expected: a TLS client on a plain port, or a TLS
+    /// server on a `ws://` URL.
+    #[error("the peer speaks TLS here, not plain HTTP (wss:// and ws:// mixed up?)")]
+    TlsOnPlainConnection,
     /// The request method is not GET.
     #[error("method {0} is not GET")]
     MethodNotAllowed(String),

@@ -52,6 +52,11 @@ impl HeadReader {
     /// [`HandshakeError::UriTooLong`] or [`HandshakeError::HeadTooLarge`] once a limit is passed.
     pub fn poll_head(&mut self) -> Result<Option<BytesMut>, HandshakeError> {
         let line_limit = MAX_REQUEST_LINE.min(self.max);
+        // A TLS record (handshake type 22, version 3.x) can never start an HTTP head: say so at
+        // once rather than wait for a head that never ends.
+        if !self.line_ok && self.buf.len() >= 2 && self.buf[0] == 0x16 && self.buf[1] == 0x03 {
+            return Err(HandshakeError::TlsOnPlainConnection);
+        }
         if !self.line_ok {
             // The first line fits if its CRLF starts within `line_limit` bytes. Checked for a
             // complete head too, and only until it is known, so the scan stays linear.
@@ -108,6 +113,26 @@ mod tests {
         }
         assert_eq!(&head.unwrap()[..], &input[..input.len() - 2]);
         assert_eq!(&r.into_rest()[..], b"\x81\x80");
+    }
+
+    #[test]
+    fn a_tls_record_is_refused_at_its_second_byte() {
+        let mut r = HeadReader::new(1024);
+        r.buffer().extend_from_slice(&[0x16]);
+        assert!(
+            matches!(r.poll_head(), Ok(None)),
+            "one byte says nothing yet"
+        );
+        r.buffer().extend_from_slice(&[0x03, 0x01, 0x02, 0x00]);
+        assert!(matches!(
+            r.poll_head(),
+            Err(HandshakeError::TlsOnPlainConnection)
+        ));
+        // An HTTP head that merely contains those bytes later is still read.
+        let mut r = HeadReader::new(1024);
+        r.buffer()
+            .extend_from_slice(b"GET /\x16\x03 HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(r.poll_head().unwrap().is_some());
     }
 
     #[test]

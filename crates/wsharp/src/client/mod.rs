@@ -44,6 +44,8 @@ pub struct ClientBuilder {
     origin: Option<String>,
     pub(crate) config: Config,
     pub(crate) compression: Option<Deflate>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::ClientTls>,
 }
 
 impl ClientBuilder {
@@ -56,7 +58,17 @@ impl ClientBuilder {
             origin: None,
             config: Config::default(),
             compression: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// TLS settings for a `wss://` URL; without them a `wss://` connection verifies the
+    /// server against the platform's trust store ([`ClientTls::new`](crate::tls::ClientTls::new)).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Subprotocols to offer, most preferred first.
@@ -125,9 +137,12 @@ impl ClientBuilder {
             .map_err(|e| Error::InvalidUrl(format!("{}: {e}", self.url)))?;
         match uri.scheme_str() {
             Some("ws") => {}
+            #[cfg(feature = "tls")]
+            Some("wss") => {}
+            #[cfg(not(feature = "tls"))]
             Some("wss") => {
                 return Err(Error::InvalidUrl(format!(
-                    "{}: wss:// needs TLS, which this build lacks",
+                    "{}: wss:// needs TLS, which this build lacks (wsharp's tls feature)",
                     self.url
                 )));
             }
@@ -182,12 +197,14 @@ impl ClientBuilder {
         Ok(req)
     }
 
-    /// Connects over TCP and performs the opening handshake, all within
+    /// Connects over TCP (and TLS for `wss://`) and performs the opening handshake, all within
     /// [`Config::handshake_timeout`].
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`], [`Error::Io`] (unreachable host), [`Error::HandshakeTimeout`], or
-    /// [`Error::Handshake`] (a refused upgrade carries the status and headers).
+    /// [`Error::InvalidUrl`], [`Error::Io`] (unreachable host), `Error::Tls` (the server's
+    /// certificate is not trusted, has expired or names another host; a plain server on a
+    /// `wss://` URL), [`Error::HandshakeTimeout`], or [`Error::Handshake`] (a refused upgrade
+    /// carries the status and headers).
     pub async fn connect(self) -> Result<WebSocket<Transport>> {
         let request = self.request()?;
         let (host, port) = host_port(request.uri());
@@ -195,8 +212,16 @@ impl ClientBuilder {
         let work = async {
             let tcp = TcpStream::connect((host.as_str(), port)).await?;
             tcp.set_nodelay(true)?;
+            let transport = match request.uri().scheme_str() {
+                #[cfg(feature = "tls")]
+                Some("wss") => {
+                    let tls = self.tls.clone().unwrap_or_default();
+                    Transport::Tls(Box::new(tls.connect(&host, tcp).await?))
+                }
+                _ => Transport::Tcp(tcp),
+            };
             handshake(
-                Transport::Tcp(tcp),
+                transport,
                 &request,
                 self.config.clone(),
                 self.compression,
@@ -323,7 +348,12 @@ pub(crate) fn host_port(uri: &Uri) -> (String, u16) {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    (host, uri.port_u16().unwrap_or(80))
+    let default_port = if uri.scheme_str() == Some("wss") {
+        443
+    } else {
+        80
+    };
+    (host, uri.port_u16().unwrap_or(default_port))
 }
 
 /// Checks the server's response head and sets up the connection it agreed to.

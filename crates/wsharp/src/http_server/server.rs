@@ -50,6 +50,11 @@ pub struct HttpServerOptions {
     pub header_timeout: Duration,
     /// The close timeout used when stopping. Default 5 s.
     pub close_timeout: Duration,
+    /// Serve `https://` and `wss://` with this TLS (files, handlers and upgrades on one port).
+    /// The TLS handshake must finish within [`header_timeout`](Self::header_timeout). Default
+    /// none.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl Default for HttpServerOptions {
@@ -61,11 +66,20 @@ impl Default for HttpServerOptions {
             limits: Limits::default(),
             header_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
 
 impl HttpServerOptions {
+    /// Sets [`HttpServerOptions::tls`].
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Sets [`HttpServerOptions::document_root`].
     pub fn document_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.document_root = root.into();
@@ -203,9 +217,40 @@ impl HttpServer {
     }
 
     async fn serve_connection(&self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.0.options.tls {
+            let stream =
+                match tokio::time::timeout(self.0.options.header_timeout, tls.accept(tcp)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "no TLS handshake within the header timeout");
+                        return;
+                    }
+                };
+            let mut extensions = http::Extensions::new();
+            extensions.insert(crate::tls::Secure);
+            if let Some(certs) = crate::tls::peer_certificates(&stream) {
+                extensions.insert(certs);
+            }
+            return self.serve_io(stream, peer, extensions).await;
+        }
+        self.serve_io(tcp, peer, http::Extensions::new()).await;
+    }
+
+    /// Serves HTTP/1.1 on `io`; every request carries `extensions` (what the connection's TLS
+    /// said about it).
+    async fn serve_io<I>(&self, io: I, peer: SocketAddr, extensions: http::Extensions)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
         let this = self.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let this = this.clone();
+            req.extensions_mut().extend(extensions.clone());
             async move { Ok::<_, std::convert::Infallible>(this.handle(req, peer).await.map(Full::new)) }
         });
         let stopped = self.0.hub.stopped();
@@ -224,7 +269,7 @@ impl HttpServer {
             builder.max_headers(limits.max_headers);
         }
         let conn = builder
-            .serve_connection(TokioIo::new(tcp), service)
+            .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
         tokio::pin!(conn);
         tokio::select! {

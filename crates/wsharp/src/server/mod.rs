@@ -242,6 +242,36 @@ impl ServerBuilder {
         self.upgrade(stream, &request, &rest).await
     }
 
+    /// Runs the TLS handshake with `tls`, then accepts the upgrade as
+    /// [`accept`](Self::accept) does, both within [`Config::handshake_timeout`] (a client that
+    /// sends a ClientHello and goes silent is dropped in time). The client's certificates, if
+    /// it presented any, are in the request's extensions as
+    /// [`PeerCertificates`](crate::tls::PeerCertificates) for the request hook.
+    ///
+    /// # Errors
+    /// `Error::Tls` for a failed TLS handshake (not TLS at all, no certificate when one is
+    /// required, ...), and as [`accept`](Self::accept).
+    #[cfg(feature = "tls")]
+    pub async fn accept_tls<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        tls: &crate::tls::ServerTls,
+        stream: S,
+    ) -> Result<WebSocket<tokio_rustls::server::TlsStream<S>>> {
+        let timeout = self.config.handshake_timeout;
+        let (stream, request, rest) = tokio::time::timeout(timeout, async {
+            let mut stream = tls.accept(stream).await?;
+            let (mut request, rest) = self.read_request(&mut stream).await?;
+            request.extensions_mut().insert(crate::tls::Secure);
+            if let Some(certs) = crate::tls::peer_certificates(&stream) {
+                request.extensions_mut().insert(certs);
+            }
+            Ok::<_, Error>((stream, request, rest))
+        })
+        .await
+        .map_err(|_| Error::HandshakeTimeout)??;
+        self.upgrade(stream, &request, &rest).await
+    }
+
     async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         stream: &mut S,

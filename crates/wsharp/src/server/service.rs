@@ -205,6 +205,12 @@ impl Service {
             remote_addr,
             protocol: ws.protocol().map(str::to_owned),
             user: None,
+            secure: secure(request),
+            #[cfg(feature = "tls")]
+            peer_certificates: request
+                .extensions()
+                .get::<crate::tls::PeerCertificates>()
+                .cloned(),
             outgoing,
             sessions: self.sessions.clone(),
             last_seen: AtomicU64::new(0),
@@ -220,6 +226,17 @@ impl Service {
         let task = tracker.spawn((self.run)(ws, inner.clone()));
         // Kept so that a stop past its deadline can end the session.
         let _ = inner.task.set(task.abort_handle());
+    }
+}
+
+/// Whether `request` arrived over TLS.
+fn secure(request: &Request<()>) -> bool {
+    #[cfg(feature = "tls")]
+    return request.extensions().get::<crate::tls::Secure>().is_some();
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = request;
+        false
     }
 }
 

@@ -41,6 +41,10 @@ pub(crate) struct SessionInner {
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) protocol: Option<String>,
     pub(crate) user: Option<String>,
+    /// Whether the connection is TLS.
+    pub(crate) secure: bool,
+    #[cfg(feature = "tls")]
+    pub(crate) peer_certificates: Option<crate::tls::PeerCertificates>,
     pub(crate) outgoing: mpsc::Sender<Command>,
     pub(crate) sessions: Sessions,
     /// Milliseconds since `epoch` when a frame last arrived.
@@ -132,6 +136,17 @@ impl Session {
     /// The subprotocol agreed in the handshake.
     pub fn protocol(&self) -> Option<&str> {
         self.0.protocol.as_deref()
+    }
+
+    /// Whether the connection came over TLS (`wss://`).
+    pub fn is_secure(&self) -> bool {
+        self.0.secure
+    }
+
+    /// The certificates the client presented over TLS, leaf first (mutual TLS).
+    #[cfg(feature = "tls")]
+    pub fn peer_certificates(&self) -> Option<&crate::tls::PeerCertificates> {
+        self.0.peer_certificates.as_ref()
     }
 
     /// The authenticated user, once authentication is configured.

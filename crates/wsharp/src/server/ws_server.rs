@@ -45,6 +45,8 @@ use crate::socket::WebSocket;
 pub struct WebSocketServer {
     hub: Hub,
     config: Arc<Config>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ServerTls>,
 }
 
 impl std::fmt::Debug for WebSocketServer {
@@ -84,6 +86,8 @@ impl WebSocketServer {
         Ok(Self {
             hub: Hub::new(listener)?,
             config: Arc::new(Config::default()),
+            #[cfg(feature = "tls")]
+            tls: None,
         })
     }
 
@@ -106,6 +110,15 @@ impl WebSocketServer {
     /// ```
     pub fn config(mut self, config: Config) -> Self {
         self.config = Arc::new(config);
+        self
+    }
+
+    /// Serves `wss://` with `tls` (set before [`start`](Self::start)): the TLS handshake counts
+    /// against the handshake timeout, and a failed one costs only its connection. Reload the
+    /// certificate on `tls` (or a clone) at any time; open sessions keep theirs.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -163,15 +176,23 @@ impl WebSocketServer {
     }
 
     async fn handle(&self, tcp: TcpStream, peer: SocketAddr) {
-        let mut io: BoxIo = Box::new(tcp);
-        let read = tokio::time::timeout(
-            self.config.handshake_timeout,
-            read_request(&mut io, &self.config.limits),
-        )
+        let read = tokio::time::timeout(self.config.handshake_timeout, async {
+            let (mut io, extensions) = self.secure(tcp).await?;
+            let (mut request, rest) = read_request(&mut io, &self.config.limits).await?;
+            request.extensions_mut().extend(extensions);
+            Ok::<_, crate::Error>((io, request, rest))
+        })
         .await;
-        let Ok(Ok((request, rest))) = read else {
-            tracing::debug!(%peer, "no valid request within the handshake timeout");
-            return;
+        let (io, request, rest) = match read {
+            Ok(Ok(read)) => read,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, "no valid request: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "no valid request within the handshake timeout");
+                return;
+            }
         };
         upgrade_on(
             self.hub.router(),
@@ -182,6 +203,23 @@ impl WebSocketServer {
             Some(peer),
         )
         .await;
+    }
+
+    /// The connection's stream: TLS over `tcp` when the server has TLS (with what the request
+    /// should carry about it), else `tcp` itself.
+    async fn secure(&self, tcp: TcpStream) -> Result<(BoxIo, http::Extensions)> {
+        #[allow(unused_mut, reason = "filled only with TLS")]
+        let mut extensions = http::Extensions::new();
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let stream = tls.accept(tcp).await?;
+            extensions.insert(crate::tls::Secure);
+            if let Some(certs) = crate::tls::peer_certificates(&stream) {
+                extensions.insert(certs);
+            }
+            return Ok((Box::new(stream), extensions));
+        }
+        Ok((Box::new(tcp), extensions))
     }
 
     /// Stops: no more connections, every session closed with 1001 at once; returns once they

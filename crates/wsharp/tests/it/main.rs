@@ -14,4 +14,6 @@ mod interop_node;
 mod interop_python;
 mod server_handshake;
 mod shutdown;
+#[cfg(feature = "tls")]
+mod tls;
 mod util;
