@@ -37,8 +37,14 @@
 //! ```
 
 mod socket;
+#[cfg(feature = "tls")]
+mod tls;
+mod transport;
 
 pub use socket::WebSocket;
+#[cfg(feature = "tls")]
+pub use tls::TlsStream;
+pub use transport::Transport;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -100,7 +106,7 @@ pub trait Stream: Read + Write {
     ///
     /// # Errors
     /// As the socket reports them.
-    fn shutdown_write(&self) -> std::io::Result<()> {
+    fn shutdown_write(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -114,7 +120,7 @@ impl Stream for TcpStream {
         Self::set_write_timeout(self, timeout)
     }
 
-    fn shutdown_write(&self) -> std::io::Result<()> {
+    fn shutdown_write(&mut self) -> std::io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
 }
@@ -129,7 +135,7 @@ impl Stream for std::os::unix::net::UnixStream {
         Self::set_write_timeout(self, timeout)
     }
 
-    fn shutdown_write(&self) -> std::io::Result<()> {
+    fn shutdown_write(&mut self) -> std::io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
 }
@@ -139,7 +145,7 @@ impl Stream for std::os::unix::net::UnixStream {
 /// # Errors
 /// See [`ClientBuilder::connect_blocking`].
 #[cfg(feature = "client")]
-pub fn connect(url: &str) -> Result<WebSocket<TcpStream>> {
+pub fn connect(url: &str) -> Result<WebSocket<Transport>> {
     ClientBuilder::new(url).connect_blocking()
 }
 
@@ -252,9 +258,10 @@ fn clear_timeouts<S: Stream>(stream: &S) -> Result<()> {
 
 #[cfg(feature = "client")]
 impl ClientBuilder {
-    /// Connects over TCP and performs the opening handshake, blocking the calling thread, all
-    /// within [`Config::handshake_timeout`](crate::Config::handshake_timeout). Every address
-    /// the host resolves to is tried in turn.
+    /// Connects over TCP (and TLS for `wss://`, with [`tls`](Self::tls)'s settings) and
+    /// performs the opening handshake, blocking the calling thread, all within
+    /// [`Config::handshake_timeout`](crate::Config::handshake_timeout). Every address the host
+    /// resolves to is tried in turn.
     ///
     /// ```no_run
     /// # fn run() -> wsharp::Result<()> {
@@ -267,7 +274,7 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// As [`connect`](Self::connect).
-    pub fn connect_blocking(self) -> Result<WebSocket<TcpStream>> {
+    pub fn connect_blocking(self) -> Result<WebSocket<Transport>> {
         let request = self.request()?;
         let deadline = Instant::now() + self.config.handshake_timeout;
         let (host, port) = host_port(request.uri());
@@ -276,7 +283,15 @@ impl ClientBuilder {
             match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
                 Ok(tcp) => {
                     tcp.set_nodelay(true)?;
-                    return handshake(tcp, &request, self, deadline);
+                    let transport = match request.uri().scheme_str() {
+                        #[cfg(feature = "tls")]
+                        Some("wss") => {
+                            let tls = self.tls.clone().unwrap_or_default();
+                            Transport::Tls(Box::new(tls::connect(&tls, &host, tcp, deadline)?))
+                        }
+                        _ => Transport::Tcp(tcp),
+                    };
+                    return handshake(transport, &request, self, deadline);
                 }
                 Err(e) if is_timeout(&e) => last = Some(Error::HandshakeTimeout),
                 Err(e) => last = Some(e.into()),
@@ -354,14 +369,43 @@ impl ServerBuilder {
     ///
     /// # Errors
     /// [`Error::Handshake`] for a refused request, [`Error::HandshakeTimeout`], [`Error::Io`].
-    pub fn accept_blocking<S: Stream>(&self, mut stream: S) -> Result<WebSocket<S>> {
+    pub fn accept_blocking<S: Stream>(&self, stream: S) -> Result<WebSocket<S>> {
+        let deadline = Instant::now() + self.get_config().handshake_timeout;
+        self.accept_blocking_until(stream, deadline, http::Extensions::new())
+    }
+
+    /// Runs the TLS handshake with `tls` on `tcp`, then accepts the upgrade as
+    /// [`accept_blocking`](Self::accept_blocking) does, both within the handshake timeout. The
+    /// client's certificates are in the request's extensions for the hook, as with
+    /// [`accept_tls`](Self::accept_tls).
+    ///
+    /// # Errors
+    /// `Error::Tls` for a failed TLS handshake, and as
+    /// [`accept_blocking`](Self::accept_blocking).
+    #[cfg(feature = "tls")]
+    pub fn accept_blocking_tls(
+        &self,
+        tls: &crate::tls::ServerTls,
+        tcp: TcpStream,
+    ) -> Result<WebSocket<TlsStream<rustls::ServerConnection>>> {
+        let deadline = Instant::now() + self.get_config().handshake_timeout;
+        let (stream, extensions) = tls::accept(tls, tcp, deadline)?;
+        self.accept_blocking_until(stream, deadline, extensions)
+    }
+
+    fn accept_blocking_until<S: Stream>(
+        &self,
+        mut stream: S,
+        deadline: Instant,
+        extensions: http::Extensions,
+    ) -> Result<WebSocket<S>> {
         let config = self.get_config();
-        let deadline = Instant::now() + config.handshake_timeout;
         let request = read_request(&mut stream, &config.limits, deadline)?;
-        let (request, rest) = match request {
+        let (mut request, rest) = match request {
             Ok(parsed) => parsed,
             Err(e) => return Err(refuse(&mut stream, &e, None, deadline)),
         };
+        request.extensions_mut().extend(extensions);
         let (response, conn, protocol) = match self.decide(&request) {
             Ok(decision) => decision,
             Err(refusal) => {

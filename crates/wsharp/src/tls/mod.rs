@@ -24,6 +24,8 @@ mod provider;
 mod server;
 mod verify;
 
+#[cfg(feature = "client")]
+pub(crate) use client::server_name;
 pub use client::{ClientTls, Roots};
 pub use error::TlsError;
 pub(crate) use error::from_io;

@@ -540,3 +540,138 @@ async fn configurations_build_without_a_process_provider() {
         Err(TlsError::Config(_))
     ));
 }
+
+#[test]
+fn blocking_client_and_server_over_tls() {
+    let pki = TestPki::new();
+    let tls = server_tls(&pki.server);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (tcp, _) = listener.accept().unwrap();
+            let Ok(mut ws) = ServerBuilder::new().accept_blocking_tls(&tls, tcp) else {
+                continue;
+            };
+            while let Some(Ok(m)) = ws.recv() {
+                if m.is_data() {
+                    ws.send(m).unwrap();
+                }
+            }
+        }
+    });
+    let url = format!("wss://localhost:{}/", addr.port());
+    let mut ws = ClientBuilder::new(url.clone())
+        .tls(trusting(&pki))
+        .connect_blocking()
+        .unwrap();
+    assert!(ws.get_ref().tls().is_some());
+    for message in [
+        Message::text("blocking ✓"),
+        Message::binary(vec![9u8; 100_000]),
+    ] {
+        ws.send(message.clone()).unwrap();
+        let echoed = ws.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        assert_eq!(echoed, message);
+    }
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    while ws.recv_timeout(Duration::from_secs(10)).is_some() {}
+    assert_eq!(ws.close_status().unwrap().code, CloseCode::NORMAL);
+    // An untrusted server: the blocking client names the cause too.
+    match ClientBuilder::new(url)
+        .tls(ClientTls::new())
+        .connect_blocking()
+    {
+        Err(Error::Tls(TlsError::UnknownIssuer)) => {}
+        other => panic!("expected an unknown issuer, got {other:?}"),
+    }
+    server.join().unwrap();
+}
+
+/// Tells each session, as its first message, whether it is secure and how many certificates
+/// its client presented.
+struct Describe;
+
+impl wsharp::server::Behavior for Describe {
+    async fn on_open(&mut self, session: &wsharp::server::Session) {
+        let certs = session.peer_certificates().map_or(0, |c| c.0.len());
+        let _ = session
+            .send(format!(
+                "secure {} certificates {certs}",
+                session.is_secure()
+            ))
+            .await;
+    }
+
+    async fn on_message(&mut self, session: &wsharp::server::Session, message: Message) {
+        let _ = session.send(message).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_files_and_wss_sessions_on_one_port() {
+    use wsharp::http_server::{HttpServer, HttpServerOptions};
+    let pki = TestPki::new();
+    let root = pki.dir().join("public");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("hello.txt"), "over https\n").unwrap();
+    let tls = server_tls(&pki.server)
+        .with_client_auth(ClientAuth::optional_pem(pki.ca.cert_pem.as_bytes()).unwrap())
+        .unwrap();
+    let server = HttpServer::bind(
+        "127.0.0.1:0",
+        HttpServerOptions::default().document_root(&root).tls(tls),
+    )
+    .await
+    .unwrap();
+    server.add_service("/describe", || Describe);
+    server.start();
+    let port = server.local_addr().port();
+    // curl, a client we did not write, fetches a file over https.
+    let out = tokio::process::Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&pki.ca.cert_file)
+        .arg(format!("https://localhost:{port}/hello.txt"))
+        .output();
+    let out = bounded(out)
+        .await
+        .expect("curl runs (scripts/test.sh installs it)");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "over https\n",
+        "{out:?}"
+    );
+    // Plain HTTP on the https port: that connection only.
+    let plain = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-m",
+            "5",
+            &format!("http://127.0.0.1:{port}/hello.txt"),
+        ])
+        .output();
+    let started = std::time::Instant::now();
+    let plain = bounded(plain).await.unwrap();
+    assert!(!plain.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "refused at once"
+    );
+    // wss on the same port, without and with a client certificate.
+    let url = format!("wss://localhost:{port}/describe");
+    let mut ws = connect(url.clone(), trusting(&pki)).await.unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap(),
+        Message::text("secure true certificates 0")
+    );
+    echo_round_trip(&mut ws).await;
+    let with_cert = trusting(&pki)
+        .client_certificate_pem(pki.client.cert_pem.clone(), pki.client.key_pem.clone());
+    let mut ws = connect(url, with_cert).await.unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap(),
+        Message::text("secure true certificates 1")
+    );
+    drop(ws);
+    server.stop().await;
+}
