@@ -16,7 +16,8 @@ use crate::exit::{Failure, code};
     "  printf 'a\\nb\\n' | wsharp connect ws://127.0.0.1:9001/\n",
     "  wsharp connect -H 'Authorization: Bearer t0k3n' -p chat.v2 ws://127.0.0.1:4649/Chat\n",
     "  wsharp connect --binary --show-control --ping-interval 5 ws://127.0.0.1:9001/\n",
-    "  seq 100 | wsharp connect --linger 0.5 ws://127.0.0.1:9001/\n\n",
+    "  seq 100 | wsharp connect --linger 0.5 ws://127.0.0.1:9001/\n",
+    "  wsharp connect --ca test-ca.pem wss://localhost:9443/\n\n",
     crate::exit::exit_codes!(),
 ))]
 pub(crate) struct ConnectArgs {
@@ -51,6 +52,19 @@ pub(crate) struct ConnectArgs {
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     max_message_size: usize,
+    /// For wss://: also trust the CA certificates in this PEM file (repeatable).
+    #[arg(long = "ca", value_name = "FILE")]
+    ca: Vec<std::path::PathBuf>,
+    /// For wss://: accept any server certificate, unverified (tests only: anyone in the path
+    /// can read and change the connection).
+    #[arg(long)]
+    insecure: bool,
+    /// For wss://: present this client certificate chain (PEM); needs --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM: PKCS#8, RSA or EC).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<std::path::PathBuf>,
     /// Seconds to connect and finish the opening handshake.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     connect_timeout: f64,
@@ -62,6 +76,26 @@ pub(crate) struct ConnectArgs {
     /// closes). 0, the default, closes at once.
     #[arg(long, default_value_t = 0.0, value_name = "SECS")]
     linger: f64,
+}
+
+/// The TLS settings the options ask for (used for wss:// URLs). Files are read here, so that
+/// an unreadable one is reported as such.
+fn client_tls(args: &ConnectArgs) -> Result<wsharp::tls::ClientTls, wsharp::tls::TlsError> {
+    let mut tls = wsharp::tls::ClientTls::new();
+    for ca in &args.ca {
+        tls = tls.add_ca_pem_file(ca);
+    }
+    if args.insecure {
+        tracing::warn!("--insecure: the server's certificate is not verified");
+        tls = tls.dangerous_accept_any_certificate();
+    }
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        tls = tls.client_certificate_pem_files(cert, key);
+    }
+    if args.url.starts_with("wss:") {
+        tls.build()?;
+    }
+    Ok(tls)
 }
 
 /// Runs the session; `Ok` when it closed normally.
@@ -93,6 +127,7 @@ async fn session(args: ConnectArgs) -> Result<(), Failure> {
     if let Some(origin) = &args.origin {
         builder = builder.origin(origin);
     }
+    builder = builder.tls(client_tls(&args).map_err(|e| Failure::tls_setup(&e))?);
     for header in &args.headers {
         let (name, value) = header.split_once(':').ok_or_else(|| {
             Failure::new(

@@ -19,8 +19,7 @@ pub(crate) mod code {
     pub(crate) const PROTOCOL_ERROR: u8 = 5;
     /// The server could not be reached: name resolution, refused, unreachable.
     pub(crate) const UNREACHABLE: u8 = 10;
-    /// The TLS handshake failed (reserved for `wss://`).
-    #[allow(dead_code)]
+    /// TLS failed: the server's certificate, the handshake, or the TLS settings given.
     pub(crate) const TLS: u8 = 11;
     /// The server asked for authentication (401 or 407).
     pub(crate) const AUTH: u8 = 12;
@@ -42,6 +41,7 @@ Exit codes:
   4   connection lost (no close handshake, close timeout, I/O error)
   5   the server broke the protocol (we closed with its code)
   10  server unreachable (name, refused, unreachable)
+  11  TLS failed (untrusted, expired or misnamed certificate, handshake, TLS files)
   12  authentication required (401, 407)
   13  upgrade refused or answered wrongly
   14  handshake timed out"
@@ -69,6 +69,10 @@ impl Failure {
         let (code, what) = match error {
             Error::InvalidUrl(e) => return Self::new(code::USAGE, format!("invalid URL {e}")),
             Error::HandshakeTimeout => (code::TIMEOUT, "the opening handshake timed out".into()),
+            Error::Tls(e) => (code::TLS, format!("TLS: {e}")),
+            Error::Handshake(e @ HandshakeError::TlsOnPlainConnection) => {
+                (code::TLS, e.to_string())
+            }
             Error::Io(e) => (code::UNREACHABLE, format!("cannot connect: {e}")),
             Error::Handshake(HandshakeError::UnexpectedStatus { status, .. }) => {
                 let code = match status.as_u16() {
@@ -102,8 +106,14 @@ impl Failure {
                 ),
             ),
             Error::Io(e) => Self::new(code::CONNECTION_LOST, format!("connection lost: {e}")),
+            Error::Tls(e) => Self::new(code::TLS, format!("TLS: {e}")),
             other => Self::new(code::FAILURE, other.to_string()),
         }
+    }
+
+    /// Unusable TLS settings (files, keys).
+    pub(crate) fn tls_setup(error: &wsharp::tls::TlsError) -> Self {
+        Self::new(code::TLS, format!("TLS: {error}"))
     }
 
     /// The end of a connection whose close handshake carried `code`.

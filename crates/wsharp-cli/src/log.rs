@@ -27,8 +27,11 @@ pub(crate) fn init(quiet: bool, verbose: u8, default: &str) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn")));
+    // The platform verifier logs each refused certificate as an error of its own; our one
+    // line already says why.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("{level},hyper=warn,rustls_platform_verifier=off"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LossyStderr)

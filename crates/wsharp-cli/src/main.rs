@@ -12,6 +12,7 @@ mod echo;
 mod exit;
 mod log;
 mod serve;
+mod tls;
 
 use exit::{Failure, exit_codes};
 
@@ -52,6 +53,12 @@ enum Command {
         /// index.html replaces the page).
         #[arg(long)]
         root: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        tls: tls::TlsArgs,
+        /// Serve https and wss with a throw-away certificate for localhost, 127.0.0.1 and ::1,
+        /// made at start; its fingerprints are logged.
+        #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+        tls_self_signed: bool,
     },
     /// Run an echo server: every text message comes back as text, every binary as binary.
     ///
@@ -69,6 +76,8 @@ enum Command {
         /// Refuse permessage-deflate (answer without extensions).
         #[arg(long)]
         no_compression: bool,
+        #[command(flatten)]
+        tls: tls::TlsArgs,
     },
     /// Measure an echo server: connections that each keep messages in flight; prints
     /// messages/s, MB/s and latency percentiles (a table, or JSON with --json).
@@ -86,12 +95,25 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => bench::bench(args),
         Command::Connect(args) => on_runtime(false, connect::connect(args)),
-        Command::Serve { listen, root } => on_runtime(true, serve::serve(listen, root)),
+        Command::Serve {
+            listen,
+            root,
+            tls,
+            tls_self_signed,
+        } => on_runtime(true, async move {
+            let tls = if tls_self_signed {
+                Some(tls.with_client_auth(tls::self_signed()?)?)
+            } else {
+                tls.server_tls()?
+            };
+            serve::serve(listen, root, tls).await
+        }),
         Command::Echo {
             listen,
             max_message_size,
             max_frame_size,
             no_compression,
+            tls,
         } => {
             let limits = Limits::default()
                 .max_message_size(max_message_size)
@@ -99,7 +121,10 @@ fn main() -> ExitCode {
             let server = ServerBuilder::new()
                 .config(Config::default().limits(limits))
                 .compression((!no_compression).then(Deflate::default));
-            on_runtime(true, echo::echo(listen, server))
+            on_runtime(true, async move {
+                let tls = tls.server_tls()?;
+                echo::echo(listen, server, tls).await
+            })
         }
     };
     match result {

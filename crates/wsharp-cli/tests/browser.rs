@@ -45,14 +45,44 @@ fn chromium_round_trips_compressed_messages() {
 #[test]
 fn the_page_of_wsharp_serve_in_chromium() {
     let (server, port) = start(&["serve", "--listen", "127.0.0.1:0"], "http://127.0.0.1:");
+    page_test(&server, &format!("http://127.0.0.1:{port}/"), None);
+}
+
+/// The same page over https, its WebSockets over wss, with `wsharp serve --tls-self-signed`:
+/// Chromium trusts that one certificate for this run only, by its public key's hash.
+#[test]
+fn the_page_of_wsharp_serve_over_https_in_chromium() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wsharp"));
+    command.args(["serve", "--listen", "127.0.0.1:0", "--tls-self-signed"]);
+    let (server, log) = wsharp_testkit::peers::spawn_with_log(command);
+    let spki_line = wsharp_testkit::peers::wait_for_line(&log, "SPKI SHA-256");
+    let spki = spki_line.rsplit(' ').next().unwrap().trim().to_owned();
+    let serving = wsharp_testkit::peers::wait_for_line(&log, "serving https://127.0.0.1:");
+    let port: String = serving
+        .split("https://127.0.0.1:")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    // Keep reading the log so the server never writes into a full pipe.
+    std::thread::spawn(move || while log.recv().is_ok() {});
+    page_test(&server, &format!("https://127.0.0.1:{port}/"), Some(&spki));
+}
+
+/// Runs the page test against `url`, served by `server`.
+fn page_test(server: &common::Reap, url: &str, spki: Option<&str>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py");
-    let out = Command::new(python())
+    let mut command = Command::new(python());
+    command
         .arg(dir.join("page_test.py"))
         .arg(chromium())
-        .arg(format!("http://127.0.0.1:{port}/"))
-        .arg(server.0.id().to_string())
-        .output()
-        .unwrap();
+        .arg(url)
+        .arg(server.0.id().to_string());
+    if let Some(spki) = spki {
+        command.arg(spki);
+    }
+    let out = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

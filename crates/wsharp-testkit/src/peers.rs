@@ -114,6 +114,44 @@ pub fn spawn_logging_port(mut command: Command, prefix: &str) -> (Reap, u16) {
     (child, digits.parse().expect("a port"))
 }
 
+/// Starts `command` and hands over its standard error line by line, for tests that follow a
+/// server's log ([`wait_for_line`]).
+///
+/// # Panics
+/// When it does not start.
+pub fn spawn_with_log(mut command: Command) -> (Reap, std::sync::mpsc::Receiver<String>) {
+    let mut child = Reap(
+        command
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}")),
+    );
+    let stderr = child.0.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// The next line from `log` that holds `needle`, waiting at most 30 s.
+///
+/// # Panics
+/// When no such line comes in time.
+pub fn wait_for_line(log: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match log.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("no log line with {needle:?} within 30 s"),
+        }
+    }
+}
+
 /// The first line of `output` that holds `needle` (any line for an empty one), waiting at
 /// most 30 s. The rest of the output is read on to its end, so that the process never writes
 /// into a closed pipe.

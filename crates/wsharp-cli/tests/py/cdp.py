@@ -52,12 +52,14 @@ class Page:
 
 
 class Browser:
-    def __init__(self, chromium):
+    def __init__(self, chromium, extra_flags=()):
         self.chromium = chromium
+        self.extra_flags = list(extra_flags)
 
     async def __aenter__(self):
         self.profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
-        self.proc = subprocess.Popen([self.chromium, *FLAGS, f"--user-data-dir={self.profile.name}", "about:blank"],
+        self.proc = subprocess.Popen([self.chromium, *FLAGS, *self.extra_flags,
+                                      f"--user-data-dir={self.profile.name}", "about:blank"],
                                      stderr=subprocess.PIPE, text=True)
         for line in self.proc.stderr:
             m = re.search(r"DevTools listening on (ws://127\.0\.0\.1:(\d+)/\S+)", line)

@@ -1,7 +1,9 @@
 """The page of `wsharp serve` in headless Chromium: the echo test, a binary round trip, two
 pages chatting through a broadcast, and the server's close code reaching the page when the
-server stops. Usage: page_test.py CHROMIUM http://127.0.0.1:PORT/ SERVER_PID
-Prints one JSON object with what the pages showed."""
+server stops. Usage: page_test.py CHROMIUM http(s)://127.0.0.1:PORT/ SERVER_PID [SPKI]
+With SPKI (base64 SHA-256 of the server certificate's public key), Chromium trusts that
+certificate for this run only (--ignore-certificate-errors-spki-list, which needs the
+--user-data-dir the driver gives it). Prints one JSON object with what the pages showed."""
 
 import asyncio
 import json
@@ -12,9 +14,10 @@ import sys
 from cdp import Browser
 
 
-async def main(chromium, url, server_pid):
+async def main(chromium, url, server_pid, spki=None):
     out = {}
-    async with Browser(chromium) as browser:
+    flags = [f"--ignore-certificate-errors-spki-list={spki}"] if spki else []
+    async with Browser(chromium, flags) as browser:
         a = await browser.new_page(url)
         out["title"] = await a.wait_for("document.title")
         out["echo"] = await a.evaluate("echoSend('héllo from the page')")
@@ -39,4 +42,4 @@ async def main(chromium, url, server_pid):
     print(json.dumps(out, ensure_ascii=False))
 
 
-asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:5]))

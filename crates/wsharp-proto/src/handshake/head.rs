@@ -52,9 +52,13 @@ impl HeadReader {
     /// [`HandshakeError::UriTooLong`] or [`HandshakeError::HeadTooLarge`] once a limit is passed.
     pub fn poll_head(&mut self) -> Result<Option<BytesMut>, HandshakeError> {
         let line_limit = MAX_REQUEST_LINE.min(self.max);
-        // A TLS record (handshake type 22, version 3.x) can never start an HTTP head: say so at
-        // once rather than wait for a head that never ends.
-        if !self.line_ok && self.buf.len() >= 2 && self.buf[0] == 0x16 && self.buf[1] == 0x03 {
+        // A TLS record (a handshake, 22, or an alert, 21, of version 3.x) can never start an
+        // HTTP head: say so at once rather than wait for a head that never ends.
+        if !self.line_ok
+            && self.buf.len() >= 2
+            && matches!(self.buf[0], 0x15 | 0x16)
+            && self.buf[1] == 0x03
+        {
             return Err(HandshakeError::TlsOnPlainConnection);
         }
         if !self.line_ok {
