@@ -13,13 +13,18 @@ files a case that could not run under HOST:PORT, beside the server's own agent n
 of its results counts. An expected value may also be a list of the values accepted for a case
 whose result is known to vary; the file lists none today.
 
+With --tls, groups 1-7 also run over TLS in both roles: kosoku has no TLS, so socat relays
+between it and wsharp's wss server and client (certificates made by openssl for the run), and
+every case must get the verdict it gets without TLS.
+
 Usage: run.py --wsharp target/release/wsharp --client target/release/examples/autobahn_client
-              [--kosoku .venv/bin/kosoku] [--role server|client|both] [--update]
+              [--kosoku .venv/bin/kosoku] [--role server|client|both] [--tls] [--update]
 Ends with a line 'autobahn: N passed, N failed'; exits non-zero on any difference, and when a
 run did not complete (a chunk hit its timeout, the server under test died).
 """
 
 import argparse
+import fnmatch
 import json
 import os
 import socket
@@ -42,6 +47,10 @@ SERVER_CHUNKS = [
     (["12.*", "13.*"], [], 2, 1200),
 ]
 CLIENT_TIMEOUT = 1500
+# The TLS pass (--tls): kosoku speaks no TLS, so socat relays between it and wsharp's wss
+# server and client; the framing, control and UTF-8 groups run, in both roles.
+TLS_GROUPS = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*"]
+TLS_TIMEOUT = 600
 
 
 def free_port() -> int:
@@ -170,6 +179,82 @@ def run_server_role(kosoku: str, wsharp: str, work: Path, problems: list[str]) -
     return results
 
 
+def make_certificates(work: Path) -> tuple[Path, Path, Path]:
+    """A test CA and a leaf for localhost and 127.0.0.1, with openssl: (ca, leaf, key)."""
+    ca, ca_key, leaf, key, csr, ext = (work / n for n in
+                                       ("ca.pem", "ca.key", "leaf.pem", "leaf.key", "leaf.csr", "leaf.ext"))
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-days", "2", "-subj", "/CN=wsharp autobahn CA",
+                    "-addext", "basicConstraints=critical,CA:TRUE",
+                    "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                    "-keyout", str(ca_key), "-out", str(ca)], **quiet)
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(csr)], **quiet)
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
+                   "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+                   "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+                    "-days", "2", "-out", str(leaf), "-extfile", str(ext)], **quiet)
+    return ca, leaf, key
+
+
+def run_tls(kosoku: str, wsharp: str, client: str, work: Path, problems: list[str]) -> dict:
+    """Both roles over TLS through socat relays, TLS_GROUPS only: {role: results}."""
+    ca, leaf, key = make_certificates(work)
+    results = {}
+    # Server role: kosoku -> socat (plain in, TLS out, verifying the server) -> wsharp echo.
+    server_port, relay_port = free_port(), free_port()
+    server = subprocess.Popen([wsharp, "-q", "echo", "--listen", f"127.0.0.1:{server_port}",
+                               "--tls-cert", str(leaf), "--tls-key", str(key)])
+    relay = subprocess.Popen(["socat", "-lf", str(work / "socat-server.log"), f"TCP-LISTEN:{relay_port},bind=127.0.0.1,reuseaddr,fork",
+                              f"OPENSSL:127.0.0.1:{server_port},cafile={ca},commonname=localhost"])
+    try:
+        wait_port(server_port, time.time() + 10)
+        wait_port(relay_port, time.time() + 10)
+        out = work / "tls-server"
+        try:
+            subprocess.run([kosoku, "-m", "fuzzingclient", f"127.0.0.1:{relay_port}", "-o", str(out),
+                            "-p", "4"] + kosoku_args(TLS_GROUPS, []), timeout=TLS_TIMEOUT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        except subprocess.TimeoutExpired:
+            problems.append(f"the TLS server role hit its {TLS_TIMEOUT} s timeout")
+        results["server"] = read_index(out)
+    finally:
+        for p in (relay, server):
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
+    # Client role: wsharp's client over wss -> socat (TLS in with the leaf, plain out) -> kosoku.
+    runner_port, relay_port = free_port(), free_port()
+    out = work / "tls-client"
+    runner = subprocess.Popen([kosoku, "-m", "fuzzingserver", f"127.0.0.1:{runner_port}", "-o", str(out)]
+                              + kosoku_args(TLS_GROUPS, []), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.STDOUT)
+    relay = subprocess.Popen(["socat", "-lf", str(work / "socat-client.log"), f"OPENSSL-LISTEN:{relay_port},bind=127.0.0.1,reuseaddr,fork,"
+                              f"cert={leaf},key={key},verify=0", f"TCP:127.0.0.1:{runner_port}"])
+    try:
+        wait_port(runner_port, time.time() + 20)
+        wait_port(relay_port, time.time() + 10)
+        try:
+            subprocess.run([client, f"wss://localhost:{relay_port}", "wsharp"], timeout=TLS_TIMEOUT,
+                           env={**os.environ, "WSHARP_AUTOBAHN_CA": str(ca)},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            problems.append(f"the TLS client role hit its {TLS_TIMEOUT} s timeout")
+        try:
+            runner.wait(60)
+        except subprocess.TimeoutExpired:
+            problems.append("the fuzzing server of the TLS pass did not finish its reports")
+        results["client"] = read_index(out)
+    finally:
+        for p in (relay, runner):
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
+    return results
+
+
 def run_client_role(kosoku: str, client: str, work: Path, problems: list[str]) -> dict:
     port = free_port()
     out = work / "client"
@@ -203,6 +288,8 @@ def main() -> int:
     ap.add_argument("--role", choices=["server", "client", "both"], default="both")
     ap.add_argument("--update", action="store_true", help="rewrite expected-results.json")
     ap.add_argument("--keep", help="keep the reports in this directory")
+    ap.add_argument("--tls", action="store_true",
+                    help="also run groups 1-7 over TLS in both roles, through socat relays")
     args = ap.parse_args()
     for tool in (args.kosoku, args.wsharp, args.client):
         if not os.access(tool, os.X_OK):
@@ -218,6 +305,7 @@ def main() -> int:
         got["server"] = run_server_role(args.kosoku, args.wsharp, work, problems)
     if "client" in roles:
         got["client"] = run_client_role(args.kosoku, args.client, work, problems)
+    tls_got = run_tls(args.kosoku, args.wsharp, args.client, work, problems) if args.tls else {}
 
     if args.update:
         expected = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
@@ -241,6 +329,16 @@ def main() -> int:
         for case in have.values():
             counts[case["behavior"]] = counts.get(case["behavior"], 0) + 1
         print(f"autobahn: {role} role: {len(have)} cases, {counts}", file=sys.stderr)
+    for role, have in tls_got.items():
+        # Over TLS, the same verdicts as without, for the groups run.
+        want = {c: v for c, v in expected.get(role, {}).items()
+                if any(fnmatch.fnmatch(c, g) for g in TLS_GROUPS)}
+        same, differences = compare(f"{role} over TLS", want, have)
+        passed += same
+        failed += len(differences)
+        for line in differences:
+            print(f"autobahn: {line}")
+        print(f"autobahn: {role} role over TLS: {len(have)} cases", file=sys.stderr)
     for problem in problems:
         print(f"autobahn: {problem}")
     failed += len(problems)

@@ -1,14 +1,26 @@
 //! Follows the Autobahn fuzzing server: runs every case as an echo client, then asks it to
 //! write its reports.
 //!
-//! Usage: `autobahn_client [ws://127.0.0.1:9001] [agent]`
+//! Usage: `autobahn_client [ws://127.0.0.1:9001] [agent]`. For a `wss://` base URL, the CA
+//! certificate in the PEM file `WSHARP_AUTOBAHN_CA` names is trusted (the runner then sits
+//! behind a TLS relay).
 
+use wsharp::tls::ClientTls;
 use wsharp::{ClientBuilder, Config, Deflate, Message};
+
+/// The client settings: the TLS trust for a relayed `wss://` run.
+fn builder(url: &str) -> ClientBuilder {
+    let mut tls = ClientTls::new();
+    if let Some(ca) = std::env::var_os("WSHARP_AUTOBAHN_CA") {
+        tls = tls.add_ca_pem_file(ca);
+    }
+    ClientBuilder::new(url).tls(tls)
+}
 
 async fn echo_case(url: &str) -> wsharp::Result<()> {
     // Offering client_no_context_takeover lets the runner's cases 13.2, 13.5 and 13.6 run.
     let deflate = Deflate::default().client_no_context_takeover(true);
-    let mut ws = ClientBuilder::new(url)
+    let mut ws = builder(url)
         .config(Config::default())
         .compression(deflate)
         .connect()
@@ -23,7 +35,7 @@ async fn echo_case(url: &str) -> wsharp::Result<()> {
 }
 
 async fn case_count(base: &str) -> wsharp::Result<u32> {
-    let mut ws = wsharp::connect(&format!("{base}/getCaseCount")).await?;
+    let mut ws = builder(&format!("{base}/getCaseCount")).connect().await?;
     let mut count = None;
     while let Some(msg) = ws.recv().await {
         // The runner drops the TCP connection right after its close: an error here is expected.
@@ -64,7 +76,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     futures_util::future::join(worker(next.clone()), worker(next)).await;
     // The runner answers with 101 and drops the connection: that error is expected.
-    if let Ok(mut ws) = wsharp::connect(&format!("{base}/updateReports?agent={agent}")).await {
+    if let Ok(mut ws) = builder(&format!("{base}/updateReports?agent={agent}"))
+        .connect()
+        .await
+    {
         while let Some(Ok(_)) = ws.recv().await {}
     }
     Ok(())

@@ -23,8 +23,9 @@ fi
 export WSHARP_CHROMIUM=/usr/bin/chromium
 # tmux drives the CLI in a terminal; curl fetches from `wsharp serve`; valgrind counts the
 # benchmark servers' instructions; Node.js runs the `ws` peer of the benchmark suite.
-# openssl s_client is a TLS peer of the wss tests.
-for tool in tmux curl valgrind openssl; do
+# openssl s_client is a TLS peer of the wss tests; socat relays the Autobahn runner's plain
+# connections to and from wsharp's TLS server and client.
+for tool in tmux curl valgrind openssl socat; do
   if ! command -v "$tool" >/dev/null; then
     echo "installing $tool"
     apt_install "$tool" >/dev/null
@@ -101,7 +102,7 @@ log "Autobahn conformance cases, server and client roles"
 ab_log=$(mktemp)
 set +e
 .venv/bin/python autobahn/run.py --wsharp target/release/wsharp \
-  --client target/release/examples/autobahn_client > "$ab_log"
+  --client target/release/examples/autobahn_client --tls > "$ab_log"
 ab_status=$?
 set -e
 cat "$ab_log"
