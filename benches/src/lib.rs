@@ -8,6 +8,31 @@ use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
 
+/// A rustls server configuration with aws-lc-rs (the provider wsharp uses by default) from a
+/// PEM certificate chain and key: what the TLS peers of the suite serve with.
+///
+/// # Errors
+/// If the files cannot be read or do not make a configuration.
+pub fn tls_server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> std::io::Result<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let chain = rustls_pki_types::CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(std::io::Error::other)?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key).map_err(std::io::Error::other)?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(std::io::Error::other)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// Serves `listen` on a multi-thread tokio runtime with one worker, as every peer of the suite
 /// runs: each accepted connection gets TCP_NODELAY and its own task running `serve`.
 ///

@@ -4,11 +4,14 @@
 //! one pre-built unmasked frame of the same opcode and length per frame that read completed,
 //! in one write. What is left is the kernel's cost of moving the bytes: the ceiling any
 //! WebSocket server can reach on this machine. On a multi-thread tokio runtime with one worker,
-//! like the other peers of the `suite` benchmark.
+//! like the other peers of the `suite` benchmark. With `--tls-cert` and `--tls-key` it does the
+//! same over tokio-rustls: the TLS floor.
+
+use std::sync::{Arc, OnceLock};
 
 use bytes::BytesMut;
 use clap::Parser;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsharp_proto::Limits;
 use wsharp_proto::handshake::{
@@ -21,14 +24,37 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9004")]
     listen: std::net::SocketAddr,
+    /// Serve TLS with this certificate chain (PEM), over tokio-rustls.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
+/// The TLS acceptor, when serving TLS.
+static TLS: OnceLock<tokio_rustls::TlsAcceptor> = OnceLock::new();
+
 fn main() -> std::io::Result<()> {
-    wsharp_bench::serve_one_worker(Args::parse().listen, connection)
+    let args = Args::parse();
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let config = wsharp_bench::tls_server_config(cert, key)?;
+        let _ = TLS.set(tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+    }
+    wsharp_bench::serve_one_worker(args.listen, connection)
 }
 
 async fn connection(tcp: TcpStream) {
-    let _ = serve(tcp).await;
+    match TLS.get() {
+        None => {
+            let _ = serve(tcp).await;
+        }
+        Some(acceptor) => {
+            if let Ok(tls) = acceptor.accept(tcp).await {
+                let _ = serve(tls).await;
+            }
+        }
+    }
 }
 
 /// A frame header as the counter sees it.
@@ -78,7 +104,7 @@ fn server_frame(shape: Shape) -> Vec<u8> {
     f
 }
 
-async fn serve(mut tcp: TcpStream) -> std::io::Result<()> {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut tcp: S) -> std::io::Result<()> {
     let limits = Limits::default();
     let mut reader = HeadReader::new(limits.max_handshake_size);
     let head = loop {

@@ -42,8 +42,8 @@ struct Args {
     /// Connections held open for the memory figure (default 10000, or 1000 with --quick).
     #[arg(long)]
     idle_connections: Option<usize>,
-    /// Only these sections (echo, deflate, handshakes, memory, clients, instructions); all by
-    /// default.
+    /// Only these sections (echo, deflate, handshakes, memory, clients, tls, instructions); all
+    /// by default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The echo section's load generator: `wsharp` (`wsharp bench`, the default; it also
@@ -71,6 +71,15 @@ struct Server {
     /// Whether the server runs as shipped, with as many runtime workers as it picks; otherwise
     /// it gets one (`TOKIO_WORKER_THREADS=1`, for the servers that size themselves from it).
     as_shipped: bool,
+    /// Whether it serves TLS (`wss://`; the generator accepts its throw-away certificate).
+    tls: bool,
+}
+
+impl Server {
+    fn url(&self, addr: SocketAddr) -> String {
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{addr}{}", self.path)
+    }
 }
 
 /// One measured load.
@@ -224,6 +233,7 @@ fn main() -> ExitCode {
                 args: vec![paths.root.join("py/echo_deflate.py").display().to_string()],
                 path: "/",
                 as_shipped: false,
+                tls: false,
             },
             Server {
                 name: "node-ws",
@@ -231,6 +241,7 @@ fn main() -> ExitCode {
                 args: vec![paths.root.join("node/echo.js").display().to_string()],
                 path: "/",
                 as_shipped: false,
+                tls: false,
             },
         ];
         let servers = with_wsharp(servers, &paths.wsharp);
@@ -267,6 +278,17 @@ fn main() -> ExitCode {
         println!("\n## Handshakes: server CPU time per handshake, µs\n");
         print_cpu(&servers, &loads, &runs);
         problems += count_problems(&runs);
+    }
+    if want("tls") {
+        match TlsFiles::new() {
+            None => {
+                eprintln!("suite: cannot write the TLS section's certificate");
+                problems += 1;
+            }
+            Some(files) => {
+                problems += tls_section(&paths, &files, &args, seconds, rounds, idle, pin)
+            }
+        }
     }
     if want("memory") {
         println!("\n## Idle memory: server RSS growth per open connection ({idle} connections)\n");
@@ -379,6 +401,135 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// A throw-away certificate for localhost and 127.0.0.1 and its key, in a directory removed
+/// on drop.
+struct TlsFiles {
+    dir: PathBuf,
+    cert: String,
+    key: String,
+}
+
+impl TlsFiles {
+    fn new() -> Option<Self> {
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let certified = rcgen::generate_simple_self_signed(names).ok()?;
+        let dir = std::env::temp_dir().join(format!("wsharp-suite-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).ok()?;
+        std::fs::write(&key, certified.signing_key.serialize_pem()).ok()?;
+        Some(Self {
+            cert: cert.display().to_string(),
+            key: key.display().to_string(),
+            dir,
+        })
+    }
+}
+
+impl Drop for TlsFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The TLS section: wsharp's wss echo beside tokio-tungstenite over tokio-rustls and the TLS
+/// floor, all on rustls with aws-lc-rs; then TLS handshakes and idle memory per TLS
+/// connection. Returns the number of problems.
+fn tls_section(
+    paths: &Paths,
+    files: &TlsFiles,
+    args: &Args,
+    seconds: f64,
+    rounds: usize,
+    idle: usize,
+    pin: bool,
+) -> usize {
+    let tls_server = |name, program: PathBuf, mut head: Vec<String>| {
+        head.extend(
+            [
+                "--tls-cert",
+                &files.cert,
+                "--tls-key",
+                &files.key,
+                "--listen",
+            ]
+            .map(String::from),
+        );
+        Server {
+            name,
+            program,
+            args: head,
+            path: "/",
+            as_shipped: false,
+            tls: true,
+        }
+    };
+    let servers = vec![
+        tls_server(
+            "wsharp",
+            paths.wsharp.clone(),
+            vec!["--quiet".into(), "echo".into()],
+        ),
+        tls_server(
+            "tungstenite-rustls",
+            paths.bins.join("peer_tungstenite_tls"),
+            Vec::new(),
+        ),
+        tls_server("tls-floor", paths.bins.join("peer_floor"), Vec::new()),
+    ];
+    let loads: Vec<Load> = if args.quick {
+        vec![Load::echo(16, 1024, 16)]
+    } else {
+        vec![
+            Load::echo(16, 16, 16),
+            Load::echo(16, 1024, 16),
+            Load::echo(16, 65536, 16),
+            Load::echo(16, 16, 1),
+            Load::echo(16, 1024, 1),
+            Load::echo(16, 65536, 1),
+        ]
+    };
+    let generator = Generator::Wsharp(paths.wsharp.clone());
+    let runs = run_section(&servers, &loads, seconds, rounds, pin, &generator);
+    println!("\n## TLS echo: messages per second (ratios above 1: wsharp faster)\n");
+    print_rates(&servers, &loads, &runs, "msg/s");
+    println!("\n## TLS echo: server CPU time per message, µs (ratios below 1: wsharp cheaper)\n");
+    print_cpu(&servers, &loads, &runs);
+    println!("\n## TLS echo: latency p50 / p99, µs\n");
+    print_latency(&servers, &loads, &runs);
+    let mut problems = count_problems(&runs);
+
+    let handshake_servers = &servers[..2];
+    let loads = vec![Load {
+        handshakes: true,
+        ..Load::echo(16, 0, 1)
+    }];
+    let runs = run_section(handshake_servers, &loads, seconds, rounds, pin, &generator);
+    println!("\n## TLS handshakes: connections opened, upgraded and closed per second\n");
+    print_rates(handshake_servers, &loads, &runs, "handshakes/s");
+    println!("\n## TLS handshakes: server CPU time per handshake, µs\n");
+    print_cpu(handshake_servers, &loads, &runs);
+    problems += count_problems(&runs);
+
+    println!("\n## Idle memory per TLS connection: server RSS growth ({idle} connections)\n");
+    println!("| server | RSS before (KiB) | RSS after (KiB) | per connection (bytes) |");
+    println!("|---|---:|---:|---:|");
+    for s in handshake_servers {
+        match measure_memory(s, idle, pin) {
+            Some((before, after)) => {
+                let per = after.saturating_sub(before) * 1024 / idle as u64;
+                println!("| {} | {before} | {after} | {per} |", s.name);
+            }
+            None => {
+                eprintln!("suite: memory of {} over TLS not measured", s.name);
+                println!("| {} | missing | missing | missing |", s.name);
+                problems += 1;
+            }
+        }
+    }
+    problems
+}
+
 /// wsharp and the Rust peers (tokio-tungstenite, fastwebsockets, tokio-websockets, sockudo-ws), as
 /// echo servers.
 fn echo_servers(paths: &Paths) -> Vec<Server> {
@@ -428,6 +579,7 @@ fn server(bins: &Path, name: &'static str, bin: &str, args: &[&str]) -> Server {
         args: args.iter().map(ToString::to_string).collect(),
         path: "/",
         as_shipped: false,
+        tls: false,
     }
 }
 
@@ -540,7 +692,7 @@ fn run_section(
             }
             for (l, load) in loads.iter().enumerate() {
                 let figures = started.as_ref().and_then(|(child, addr)| {
-                    let url = format!("ws://{addr}{}", server.path);
+                    let url = server.url(*addr);
                     match generator {
                         Generator::Wsharp(wsharp) => {
                             run_bench(wsharp, &url, child.id(), load, seconds, pin)
@@ -655,6 +807,9 @@ fn run_bench(
         .args(["--server-pid", &server_pid.to_string()]);
     if load.compression {
         cmd.arg("--compression");
+    }
+    if url.starts_with("wss:") {
+        cmd.arg("--insecure");
     }
     if load.handshakes {
         cmd.arg("--handshakes");
@@ -842,13 +997,18 @@ fn measure_memory(server: &Server, n: usize, pin: bool) -> Option<(u64, u64)> {
         .build()
         .ok()?;
     let result = runtime.block_on(async {
-        let url = format!("ws://{addr}{}", server.path);
+        let url = server.url(addr);
         let open = |count: usize| {
             let url = url.clone();
             async move {
                 let mut sockets = Vec::with_capacity(count);
                 for _ in 0..count {
-                    let mut ws = wsharp::connect(&url).await.ok()?;
+                    let tls = wsharp::tls::ClientTls::new().dangerous_accept_any_certificate();
+                    let mut ws = wsharp::ClientBuilder::new(&url)
+                        .tls(tls)
+                        .connect()
+                        .await
+                        .ok()?;
                     ws.send("a message of some forty bytes, echoed back")
                         .await
                         .ok()?;
@@ -905,12 +1065,13 @@ fn callgrind_total(server: &Server, wsharp: &Path, load: &Load, count: u64) -> O
         ],
         path: server.path,
         as_shipped: server.as_shipped,
+        tls: server.tls,
     };
     valgrind.args.extend(server.args.iter().cloned());
     let (mut child, addr) = start_server(&valgrind, false)?;
     let mut cmd = Command::new(wsharp);
     cmd.args(["--quiet", "bench", "--json"])
-        .arg(format!("ws://{addr}{}", server.path))
+        .arg(server.url(addr))
         .args(["--connections", &load.connections.to_string()])
         .args(["--size", &load.size.to_string()])
         .args(["--depth", &load.depth.to_string()])

@@ -65,6 +65,12 @@ pub(crate) struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// For wss://: also trust the CA certificates in this PEM file.
+    #[arg(long = "ca", value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+    /// For wss://: accept any server certificate (benchmarks against throw-away ones).
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// What the connections measured together.
@@ -89,11 +95,21 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), Failure> {
 }
 
 async fn run(args: BenchArgs) -> Result<(), Failure> {
-    let builder = ClientBuilder::new(args.url.as_str()).compression(args.compression.then(|| {
-        Deflate::default()
-            .client_no_context_takeover(true)
-            .server_no_context_takeover(true)
-    }));
+    let mut tls = wsharp::tls::ClientTls::new();
+    if let Some(ca) = &args.ca {
+        tls = tls.add_ca_pem_file(ca);
+    }
+    if args.insecure {
+        tls = tls.dangerous_accept_any_certificate();
+    }
+    let builder =
+        ClientBuilder::new(args.url.as_str())
+            .tls(tls)
+            .compression(args.compression.then(|| {
+                Deflate::default()
+                    .client_no_context_takeover(true)
+                    .server_no_context_takeover(true)
+            }));
     if args.handshakes {
         return handshakes(&args, builder).await;
     }

@@ -207,3 +207,53 @@ fn serve_with_a_self_signed_certificate() {
     let (code, _, err) = connect(&[], &format!("wss://127.0.0.1:{port}/Echo"));
     assert_eq!(code, 11, "{err}");
 }
+
+/// The axum example over TLS: the application and its WebSocket route, served on wsharp's
+/// `ServerTls`; `wsharp connect` talks to it over wss.
+#[test]
+fn the_axum_example_over_tls() {
+    use std::io::BufRead;
+    let pki = TestPki::new();
+    // The example is built beside this test binary (target/PROFILE/examples).
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("examples/axum"))
+        .unwrap();
+    assert!(
+        example.exists(),
+        "{} is missing: build the workspace's examples (cargo build --all-targets)",
+        example.display()
+    );
+    let mut child = Reap(
+        Command::new(&example)
+            .arg("127.0.0.1:0")
+            .arg("--tls-cert")
+            .arg(&pki.server.cert_file)
+            .arg("--tls-key")
+            .arg(&pki.server.key_file)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().to_owned();
+    assert!(line.starts_with("listening on https://"), "{line}");
+    let ca = pki.ca.cert_file.to_str().unwrap().to_owned();
+    let (code, out, err) = connect(&["--ca", &ca], &format!("wss://localhost:{port}/ws"));
+    assert_eq!((code, out.as_str()), (0, "one\ntwo\n"), "{err}");
+    let page = Command::new("curl")
+        .args([
+            "-sS",
+            "--cacert",
+            &ca,
+            &format!("https://localhost:{port}/"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&page.stdout), "wsharp inside axum");
+}

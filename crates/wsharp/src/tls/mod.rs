@@ -35,4 +35,5 @@ pub use rustls_pki_types::CertificateDer;
 #[cfg(feature = "server")]
 pub(crate) use server::peer_certificates;
 pub use server::{ClientAuth, PeerCertificates, Secure, ServerTls};
+pub use tokio_rustls;
 pub use verify::{ServerCertificate, VerifyCallback};

@@ -206,9 +206,14 @@ impl ServerTls {
         Ok(())
     }
 
-    /// Runs the server side of the TLS handshake on `io`.
+    /// Runs the server side of the TLS handshake on `io` with the current configuration: for
+    /// serving something else over the same reloadable TLS (an axum or hyper application, as
+    /// `examples/axum.rs` does). It has no timeout of its own.
+    ///
+    /// # Errors
+    /// `Error::Tls` for a failed handshake, `Error::Io` for the transport.
     #[cfg(feature = "server")]
-    pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+    pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         io: S,
     ) -> crate::Result<TlsStream<S>> {
