@@ -15,6 +15,13 @@ const WSHARP: &str = env!("CARGO_BIN_EXE_wsharp");
 
 /// `wsharp connect ARGS URL` with two lines on standard input; exit code, output, errors.
 fn connect(args: &[&str], url: &str) -> (i32, String, String) {
+    connect_until(args, url, None)
+}
+
+/// As [`connect`], keeping standard input open until `lines` lines came back (a server that
+/// answers a close at once, as Python `websockets` does, drops replies still on their way).
+fn connect_until(args: &[&str], url: &str, lines: Option<usize>) -> (i32, String, String) {
+    use std::io::{BufRead, Read};
     let mut child = Command::new(WSHARP)
         .arg("connect")
         .args(args)
@@ -24,17 +31,24 @@ fn connect(args: &[&str], url: &str) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"one\ntwo\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"one\ntwo\n").unwrap();
+    let mut out = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    if let Some(n) = lines {
+        for _ in 0..n {
+            if stdout.read_line(&mut out).unwrap_or(0) == 0 {
+                break;
+            }
+        }
+    }
+    drop(stdin);
+    stdout.read_to_string(&mut out).unwrap();
+    let done = child.wait_with_output().unwrap();
     (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        done.status.code().unwrap_or(-1),
+        out,
+        String::from_utf8_lossy(&done.stderr).into_owned(),
     )
 }
 
@@ -118,7 +132,8 @@ fn connect_against_python_websockets_over_tls_with_a_client_certificate() {
     let url = format!("wss://localhost:{port}/");
     let cert = pki.client.cert_file.to_str().unwrap();
     let key = pki.client.key_file.to_str().unwrap();
-    let (code, out, err) = connect(&["--ca", &ca, "--cert", cert, "--key", key], &url);
+    let (code, out, err) =
+        connect_until(&["--ca", &ca, "--cert", cert, "--key", key], &url, Some(3));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "client wsharp-client\none\ntwo\n", "{err}");
 }

@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use wsharp::demo::Echo;
 use wsharp::http::Request;
 use wsharp::server::WebSocketServer;
+use wsharp::tls::rustls;
 use wsharp::tls::rustls::ProtocolVersion;
 use wsharp::tls::{ClientAuth, ClientTls, PeerCertificates, Roots, ServerTls, TlsError};
 use wsharp::{ClientBuilder, CloseCode, Config, Error, Message, ServerBuilder, UpgradeRequest};
@@ -409,7 +410,7 @@ async fn openssl_s_client_negotiates_tls_1_3_and_1_2_and_upgrades() {
         })
         .await
         .unwrap();
-        assert!(out.contains(&format!("Protocol  : {expect}")), "{out}");
+        assert!(out.contains(&format!("New, {expect}, Cipher is")), "{out}");
         assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
         assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
     }
@@ -674,4 +675,103 @@ async fn https_files_and_wss_sessions_on_one_port() {
     );
     drop(ws);
     server.stop().await;
+}
+
+/// An RSA key in PKCS#1 and an EC key in SEC1, as openssl writes them "traditionally", each
+/// with a self-signed certificate: the server loads both.
+#[tokio::test]
+async fn servers_load_rsa_and_ec_keys_in_every_pem_form() {
+    let pki = TestPki::new();
+    // genrsa takes the key size last, after its options.
+    let rsa: &[&str] = &["genrsa", "-traditional", "-out", "{key}", "2048"];
+    let ec: &[&str] = &[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "{key}",
+    ];
+    for (name, genkey) in [("rsa", rsa), ("ec", ec)] {
+        let key = pki.dir().join(format!("{name}.key"));
+        let cert = pki.dir().join(format!("{name}.pem"));
+        let args = genkey.iter().map(|a| {
+            if *a == "{key}" {
+                key.to_str().unwrap()
+            } else {
+                a
+            }
+        });
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "{out:?}");
+        let pem = std::fs::read_to_string(&key).unwrap();
+        let form = if name == "rsa" {
+            "BEGIN RSA PRIVATE KEY"
+        } else {
+            "BEGIN EC PRIVATE KEY"
+        };
+        assert!(pem.contains(form), "{pem}");
+        let out = Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-x509",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+            ])
+            .args(["-addext", "subjectAltName=DNS:localhost"])
+            .arg("-key")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let tls = ServerTls::from_pem_files(&cert, &key).unwrap();
+        let (_server, addr) = tls_echo_server(tls).await;
+        // The certificate is its own issuer: trusted here by accepting any, the handshake's
+        // signature (RSA or ECDSA) still checked.
+        let mut ws = connect(
+            format!("wss://localhost:{}/", addr.port()),
+            ClientTls::new().dangerous_accept_any_certificate(),
+        )
+        .await
+        .unwrap();
+        echo_round_trip(&mut ws).await;
+    }
+}
+
+/// A caller's own rustls configuration is used as it is.
+#[tokio::test]
+async fn a_callers_client_config_is_used_as_it_is() {
+    let pki = TestPki::new();
+    let (_server, addr) = tls_echo_server(server_tls(&pki.server)).await;
+    let provider = wsharp::tls::crypto_provider().unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(
+        wsharp::tls::pem::certificates(pki.ca.cert_pem.as_bytes()).unwrap(),
+    );
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tls = ClientTls::new().config(Arc::new(config));
+    let mut ws = connect(format!("wss://localhost:{}/", addr.port()), tls)
+        .await
+        .unwrap();
+    let session = ws.get_ref().tls().unwrap();
+    assert_eq!(
+        session.protocol_version(),
+        Some(ProtocolVersion::TLSv1_2),
+        "its TLS 1.2 only"
+    );
+    assert_eq!(session.alpn_protocol(), None, "its ALPN list, empty");
+    echo_round_trip(&mut ws).await;
 }
