@@ -58,13 +58,7 @@ fn the_page_of_wsharp_serve_over_https_in_chromium() {
     let spki_line = wsharp_testkit::peers::wait_for_line(&log, "SPKI SHA-256");
     let spki = spki_line.rsplit(' ').next().unwrap().trim().to_owned();
     let serving = wsharp_testkit::peers::wait_for_line(&log, "serving https://127.0.0.1:");
-    let port: String = serving
-        .split("https://127.0.0.1:")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let port = common::port_after(&serving, "https://127.0.0.1:");
     // Keep reading the log so the server never writes into a full pipe.
     std::thread::spawn(move || while log.recv().is_ok() {});
     page_test(&server, &format!("https://127.0.0.1:{port}/"), Some(&spki));

@@ -203,13 +203,7 @@ fn serve_with_a_self_signed_certificate() {
     assert_eq!(hex.split(':').count(), 32, "{fingerprint}");
     let serving = wait_for_line(&log, "serving https://127.0.0.1:");
     assert!(serving.contains("wss://127.0.0.1:"), "{serving}");
-    let port: String = serving
-        .split("https://127.0.0.1:")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let port = common::port_after(&serving, "https://127.0.0.1:");
     std::thread::spawn(move || while log.recv().is_ok() {});
     let page = Command::new("curl")
         .args(["-sk", &format!("https://127.0.0.1:{port}/")])

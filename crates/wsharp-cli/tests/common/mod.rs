@@ -7,6 +7,16 @@ pub use wsharp_testkit::peers::Reap;
 #[allow(unused_imports, reason = "each test binary uses some of these")]
 pub use wsharp_testkit::peers::{chromium, python};
 
+/// The port in a log line, right after `prefix` (`serving https://127.0.0.1:PORT/ ...`).
+pub fn port_after(line: &str, prefix: &str) -> String {
+    line.split(prefix)
+        .nth(1)
+        .unwrap_or_default()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect()
+}
+
 /// Starts `wsharp echo` on a free port; returns it and the port it printed in its log.
 pub fn echo_server() -> (Reap, u16) {
     start(&["echo", "--listen", "127.0.0.1:0"], "ws://127.0.0.1:")

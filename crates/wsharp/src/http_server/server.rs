@@ -231,11 +231,7 @@ impl HttpServer {
                         return;
                     }
                 };
-            let mut extensions = http::Extensions::new();
-            extensions.insert(crate::tls::Secure);
-            if let Some(certs) = crate::tls::peer_certificates(&stream) {
-                extensions.insert(certs);
-            }
+            let extensions = crate::tls::request_extensions(&stream);
             return self.serve_io(stream, peer, extensions).await;
         }
         self.serve_io(tcp, peer, http::Extensions::new()).await;

@@ -261,10 +261,9 @@ impl ServerBuilder {
         let (stream, request, rest) = tokio::time::timeout(timeout, async {
             let mut stream = tls.accept(stream).await?;
             let (mut request, rest) = self.read_request(&mut stream).await?;
-            request.extensions_mut().insert(crate::tls::Secure);
-            if let Some(certs) = crate::tls::peer_certificates(&stream) {
-                request.extensions_mut().insert(certs);
-            }
+            request
+                .extensions_mut()
+                .extend(crate::tls::request_extensions(&stream));
             Ok::<_, Error>((stream, request, rest))
         })
         .await

@@ -208,18 +208,13 @@ impl WebSocketServer {
     /// The connection's stream: TLS over `tcp` when the server has TLS (with what the request
     /// should carry about it), else `tcp` itself.
     async fn secure(&self, tcp: TcpStream) -> Result<(BoxIo, http::Extensions)> {
-        #[allow(unused_mut, reason = "filled only with TLS")]
-        let mut extensions = http::Extensions::new();
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let stream = tls.accept(tcp).await?;
-            extensions.insert(crate::tls::Secure);
-            if let Some(certs) = crate::tls::peer_certificates(&stream) {
-                extensions.insert(certs);
-            }
+            let extensions = crate::tls::request_extensions(&stream);
             return Ok((Box::new(stream), extensions));
         }
-        Ok((Box::new(tcp), extensions))
+        Ok((Box::new(tcp), http::Extensions::new()))
     }
 
     /// Stops: no more connections, every session closed with 1001 at once; returns once they

@@ -33,7 +33,7 @@ pub use provider::crypto_provider;
 pub use rustls;
 pub use rustls_pki_types::CertificateDer;
 #[cfg(feature = "server")]
-pub(crate) use server::peer_certificates;
+pub(crate) use server::request_extensions;
 pub use server::{ClientAuth, PeerCertificates, Secure, ServerTls};
 pub use tokio_rustls;
 pub use verify::{ServerCertificate, VerifyCallback};

@@ -273,3 +273,15 @@ pub(crate) fn peer_certificates<S>(stream: &TlsStream<S>) -> Option<PeerCertific
     let certs = stream.get_ref().1.peer_certificates()?;
     Some(PeerCertificates(certs.iter().cloned().collect()))
 }
+
+/// What a request that arrived on `stream` carries about its TLS: [`Secure`], and the client's
+/// certificates if it presented any.
+#[cfg(feature = "server")]
+pub(crate) fn request_extensions<S>(stream: &TlsStream<S>) -> http::Extensions {
+    let mut extensions = http::Extensions::new();
+    extensions.insert(Secure);
+    if let Some(certs) = peer_certificates(stream) {
+        extensions.insert(certs);
+    }
+    extensions
+}
