@@ -21,6 +21,11 @@ pub enum Error {
     /// The opening handshake failed.
     #[error("handshake failed: {0}")]
     Handshake(#[from] HandshakeError),
+    /// HTTP authentication failed: no credentials, refused ones, or no scheme we can answer;
+    /// with the status and the server's challenges.
+    #[cfg(any(feature = "client", feature = "server"))]
+    #[error("authentication failed: {0}")]
+    Auth(Box<crate::auth::AuthError>),
     /// The opening handshake did not finish within the handshake timeout.
     #[error("handshake timed out")]
     HandshakeTimeout,

@@ -62,6 +62,8 @@
 //! a 10 s handshake timeout and a 5 s close timeout: see [`Config`] and [`Limits`].
 #![forbid(unsafe_code)]
 
+#[cfg(any(feature = "client", feature = "server"))]
+pub mod auth;
 pub mod blocking;
 #[cfg(feature = "client")]
 mod client;
@@ -70,6 +72,8 @@ pub mod demo;
 mod error;
 #[cfg(feature = "http-server")]
 pub mod http_server;
+#[cfg(any(feature = "client", feature = "server"))]
+mod percent;
 #[cfg(feature = "server")]
 pub mod server;
 mod socket;
@@ -79,6 +83,8 @@ pub mod tls;
 #[cfg(feature = "client")]
 mod transport;
 
+#[cfg(feature = "cookies")]
+pub use client::CookieJar;
 #[cfg(feature = "client")]
 pub use client::{ClientBuilder, connect};
 pub use error::{Error, Result};

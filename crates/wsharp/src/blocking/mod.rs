@@ -58,7 +58,7 @@ use bytes::BytesMut;
 use wsharp_proto::handshake::HeadReader;
 
 #[cfg(feature = "client")]
-use crate::client::{ClientBuilder, error_body_len, finish_handshake, host_port};
+use crate::client::{Attempts, ClientBuilder, error_body_len, finish_handshake, host_port};
 #[cfg(feature = "server")]
 use crate::server::{ServerBuilder, encode_refusal, refusal_for};
 #[cfg(any(feature = "client", feature = "server"))]
@@ -275,23 +275,54 @@ impl ClientBuilder {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub fn connect_blocking(self) -> Result<WebSocket<Transport>> {
-        let request = self.request()?;
+        self.connect_blocking_with_response().map(|(ws, _)| ws)
+    }
+
+    /// Connects as [`connect_blocking`](Self::connect_blocking) does and also returns the
+    /// server's 101 response.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub fn connect_blocking_with_response(
+        self,
+    ) -> Result<(WebSocket<Transport>, http::Response<()>)> {
+        let mut attempts = Attempts::new(&self)?;
         let deadline = Instant::now() + self.config.handshake_timeout;
-        let (host, port) = host_port(request.uri());
+        let (host, port) = host_port(attempts.uri());
+        loop {
+            let request = attempts.request();
+            let transport = self.open(&host, port, &request, deadline)?;
+            match handshake(transport, &request, &self, deadline) {
+                Ok((ws, response)) => {
+                    attempts.accepted(&response);
+                    return Ok((ws, response));
+                }
+                Err(e) => attempts.refused(e)?,
+            }
+        }
+    }
+
+    /// A TCP connection (and TLS for `wss://`) to the first address of `host` that answers.
+    fn open(
+        &self,
+        host: &str,
+        port: u16,
+        request: &Request<()>,
+        deadline: Instant,
+    ) -> Result<Transport> {
         let mut last = None;
-        for addr in (host.as_str(), port).to_socket_addrs()? {
+        for addr in (host, port).to_socket_addrs()? {
             match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
                 Ok(tcp) => {
                     tcp.set_nodelay(true)?;
-                    let transport = match request.uri().scheme_str() {
+                    return Ok(match request.uri().scheme_str() {
                         #[cfg(feature = "tls")]
                         Some("wss") => {
                             let tls = self.tls.clone().unwrap_or_default();
-                            Transport::Tls(Box::new(tls::connect(&tls, &host, tcp, deadline)?))
+                            Transport::Tls(Box::new(tls::connect(&tls, host, tcp, deadline)?))
                         }
                         _ => Transport::Tcp(tcp),
-                    };
-                    return handshake(transport, &request, self, deadline);
+                    });
                 }
                 Err(e) if is_timeout(&e) => last = Some(Error::HandshakeTimeout),
                 Err(e) => last = Some(e.into()),
@@ -308,13 +339,22 @@ impl ClientBuilder {
 
     /// Performs the opening handshake over a stream the caller opened (a TLS stream, a proxy
     /// tunnel), blocking, within [`Config::handshake_timeout`](crate::Config::handshake_timeout).
+    /// One stream carries one request: a 401 challenge is not answered on it (pre-authenticated
+    /// Basic and a remembered Digest challenge are sent).
     ///
     /// # Errors
     /// As [`connect_blocking`](Self::connect_blocking), less the TCP part.
     pub fn connect_blocking_on<S: Stream>(self, stream: S) -> Result<WebSocket<S>> {
-        let request = self.request()?;
+        let mut attempts = Attempts::new(&self)?;
+        let request = attempts.request();
         let deadline = Instant::now() + self.config.handshake_timeout;
-        handshake(stream, &request, self, deadline)
+        match handshake(stream, &request, &self, deadline) {
+            Ok((ws, response)) => {
+                attempts.accepted(&response);
+                Ok(ws)
+            }
+            Err(e) => Err(attempts.single_refusal(e)),
+        }
     }
 }
 
@@ -322,19 +362,19 @@ impl ClientBuilder {
 fn handshake<S: Stream>(
     mut stream: S,
     request: &Request<()>,
-    settings: ClientBuilder,
+    settings: &ClientBuilder,
     deadline: Instant,
-) -> Result<WebSocket<S>> {
+) -> Result<(WebSocket<S>, http::Response<()>)> {
     let (bytes, expect) = ClientHandshake::start(request)?;
     write_before(&mut stream, &bytes, deadline)?;
     let mut reader = HeadReader::new(settings.config.limits.max_handshake_size);
     let head = read_head(&mut stream, &mut reader, deadline)?;
-    let (conn, protocol) = match finish_handshake(
+    let (conn, protocol, response) = match finish_handshake(
         &expect,
         &head,
         request,
-        settings.config,
-        settings.compression,
+        settings.config.clone(),
+        settings.compression.clone(),
     ) {
         Ok(agreed) => agreed,
         Err(Error::Handshake(HandshakeError::UnexpectedStatus {
@@ -352,12 +392,8 @@ fn handshake<S: Stream>(
         Err(e) => return Err(e),
     };
     clear_timeouts(&stream)?;
-    Ok(WebSocket::from_connection(
-        stream,
-        conn,
-        &reader.into_rest(),
-        protocol,
-    ))
+    let ws = WebSocket::from_connection(stream, conn, &reader.into_rest(), protocol);
+    Ok((ws, response))
 }
 
 #[cfg(feature = "server")]

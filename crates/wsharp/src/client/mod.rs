@@ -1,8 +1,17 @@
 //! The client: [`connect`] and [`ClientBuilder`].
 
+mod attempts;
+#[cfg(feature = "cookies")]
+mod cookie_jar;
+
+#[cfg(feature = "cookies")]
+pub use cookie_jar::CookieJar;
+
+pub(crate) use attempts::Attempts;
+
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, ORIGIN, SEC_WEBSOCKET_PROTOCOL, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
+use http::header::{CONTENT_LENGTH, COOKIE, ORIGIN, SEC_WEBSOCKET_PROTOCOL, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -12,6 +21,7 @@ use wsharp_proto::handshake::{
 };
 use wsharp_proto::{Config, Connection, Limits, Role};
 
+use crate::auth::{AuthScheme, ClientAuth, Credentials};
 use crate::error::{Error, Result};
 use crate::socket::WebSocket;
 use crate::transport::Transport;
@@ -42,6 +52,10 @@ pub struct ClientBuilder {
     headers: Vec<(String, String)>,
     protocols: Vec<String>,
     origin: Option<String>,
+    cookies: Vec<(String, String)>,
+    pub(crate) auth: ClientAuth,
+    #[cfg(feature = "cookies")]
+    pub(crate) cookie_jar: Option<std::sync::Arc<CookieJar>>,
     pub(crate) config: Config,
     pub(crate) compression: Option<Deflate>,
     #[cfg(feature = "tls")]
@@ -56,6 +70,10 @@ impl ClientBuilder {
             headers: Vec::new(),
             protocols: Vec::new(),
             origin: None,
+            cookies: Vec::new(),
+            auth: ClientAuth::default(),
+            #[cfg(feature = "cookies")]
+            cookie_jar: None,
             config: Config::default(),
             compression: None,
             #[cfg(feature = "tls")]
@@ -87,8 +105,59 @@ impl ClientBuilder {
         self
     }
 
-    /// An extra request header. A name or value that is not valid HTTP (CR or LF included)
-    /// makes [`connect`](Self::connect) fail before anything is written.
+    /// Credentials for HTTP authentication (websocket-sharp's `SetCredentials`): a 401 is
+    /// answered once with the strongest scheme offered (Digest SHA-256, Digest MD5, then Basic;
+    /// see [`auth_scheme`](Self::auth_scheme)) on a new connection; a second 401 is
+    /// [`Error::Auth`]. Credentials in the URL (`ws://user:pass@host/`, percent-decoded) are
+    /// used when none are set here; they never appear in the request line or `Host`. A Digest
+    /// challenge is remembered: clones of this builder answer it at once with the next `nc`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> wsharp::Result<()> {
+    /// let ws = wsharp::ClientBuilder::new("wss://example.com/chat")
+    ///     .credentials("nobita", "sekret")
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.auth.set_credentials(Credentials::new(user, password));
+        self
+    }
+
+    /// Which schemes may answer a challenge. Default [`AuthScheme::Any`].
+    pub fn auth_scheme(mut self, scheme: AuthScheme) -> Self {
+        self.auth.set_scheme(scheme);
+        self
+    }
+
+    /// Sends Basic credentials with the first request instead of waiting for a challenge
+    /// (websocket-sharp's `preAuth`). Over `ws://` the password crosses in the clear: a warning
+    /// is logged each time. Default `false`.
+    pub fn preauthenticate(mut self, on: bool) -> Self {
+        self.auth.set_preemptive(on);
+        self
+    }
+
+    /// A cookie to send with the upgrade request (websocket-sharp's `SetCookie`). A name that
+    /// is not a token or a value with characters a cookie cannot hold makes
+    /// [`connect`](Self::connect) fail before anything is written.
+    pub fn cookie(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.cookies.push((name.into(), value.into()));
+        self
+    }
+
+    /// Keeps the cookies servers set in `jar` and sends the matching ones with each upgrade
+    /// request (after those of [`cookie`](Self::cookie)).
+    #[cfg(feature = "cookies")]
+    pub fn cookie_jar(mut self, jar: std::sync::Arc<CookieJar>) -> Self {
+        self.cookie_jar = Some(jar);
+        self
+    }
+
+    /// An extra request header, `Authorization` included (Bearer tokens and other schemes).
+    /// A name or value that is not valid HTTP (CR, LF or NUL included) makes
+    /// [`connect`](Self::connect) fail before anything is written.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -135,6 +204,8 @@ impl ClientBuilder {
             .url
             .parse()
             .map_err(|e| Error::InvalidUrl(format!("{}: {e}", self.url)))?;
+        let uri =
+            without_userinfo(uri).map_err(|e| Error::InvalidUrl(format!("{}: {e}", self.url)))?;
         match uri.scheme_str() {
             Some("ws") => {}
             #[cfg(feature = "tls")]
@@ -188,6 +259,26 @@ impl ClientBuilder {
                 .map_err(|e| invalid("extension", &e))?;
             headers.insert(http::header::SEC_WEBSOCKET_EXTENSIONS, offer);
         }
+        if !self.cookies.is_empty() {
+            for (name, value) in &self.cookies {
+                if !is_token(name) || !value.bytes().all(is_cookie_octet) {
+                    return Err(invalid(
+                        "cookie",
+                        &format!("{name:?}={value:?} is not a valid cookie"),
+                    ));
+                }
+            }
+            let joined = self
+                .cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            headers.insert(
+                COOKIE,
+                HeaderValue::from_str(&joined).map_err(|e| invalid("cookie", &e))?,
+            );
+        }
         for (name, value) in &self.headers {
             let name =
                 HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid("header name", &e))?;
@@ -206,36 +297,80 @@ impl ClientBuilder {
     /// `wss://` URL), [`Error::HandshakeTimeout`], or [`Error::Handshake`] (a refused upgrade
     /// carries the status and headers).
     pub async fn connect(self) -> Result<WebSocket<Transport>> {
-        let request = self.request()?;
-        let (host, port) = host_port(request.uri());
+        self.connect_with_response().await.map(|(ws, _)| ws)
+    }
+
+    /// Connects as [`connect`](Self::connect) does and also returns the server's 101
+    /// response, whose headers (`Set-Cookie`, custom ones) the program may want.
+    ///
+    /// ```no_run
+    /// # async fn run() -> wsharp::Result<()> {
+    /// let (ws, response) = wsharp::ClientBuilder::new("ws://127.0.0.1:9001/")
+    ///     .connect_with_response()
+    ///     .await?;
+    /// for cookie in response.headers().get_all("set-cookie") {
+    ///     println!("{cookie:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with_response(self) -> Result<(WebSocket<Transport>, Response<()>)> {
+        let mut attempts = Attempts::new(&self)?;
+        let (host, port) = host_port(attempts.uri());
         let deadline = Instant::now() + self.config.handshake_timeout;
         let work = async {
-            let tcp = TcpStream::connect((host.as_str(), port)).await?;
-            tcp.set_nodelay(true)?;
-            let transport = match request.uri().scheme_str() {
-                #[cfg(feature = "tls")]
-                Some("wss") => {
-                    let tls = self.tls.clone().unwrap_or_default();
-                    Transport::Tls(Box::new(tls.connect(&host, tcp).await?))
+            loop {
+                let request = attempts.request();
+                let tcp = TcpStream::connect((host.as_str(), port)).await?;
+                tcp.set_nodelay(true)?;
+                let transport = match request.uri().scheme_str() {
+                    #[cfg(feature = "tls")]
+                    Some("wss") => {
+                        let tls = self.tls.clone().unwrap_or_default();
+                        Transport::Tls(Box::new(tls.connect(&host, tcp).await?))
+                    }
+                    _ => Transport::Tcp(tcp),
+                };
+                let result = handshake(
+                    transport,
+                    &request,
+                    self.config.clone(),
+                    self.compression.clone(),
+                    deadline,
+                )
+                .await;
+                match result {
+                    Ok((ws, response)) => {
+                        attempts.accepted(&response);
+                        return Ok((ws, response));
+                    }
+                    Err(e) => attempts.refused(e)?,
                 }
-                _ => Transport::Tcp(tcp),
-            };
-            handshake(
-                transport,
-                &request,
-                self.config.clone(),
-                self.compression,
-                deadline,
-            )
-            .await
+            }
         };
         tokio::time::timeout_at(deadline, work)
             .await
             .map_err(|_| Error::HandshakeTimeout)?
     }
 
+    /// The credentials in the URL's user-info, percent-decoded.
+    pub(crate) fn url_credentials(&self) -> Option<Credentials> {
+        let rest = self.url.split_once("://")?.1;
+        let authority = rest.split(['/', '?', '#']).next()?;
+        let (userinfo, _) = authority.rsplit_once('@')?;
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        Some(Credentials::new(
+            crate::percent::decode(user, false),
+            crate::percent::decode(password, false),
+        ))
+    }
+
     /// Performs the opening handshake over a stream the caller opened (a proxy tunnel, a TLS
-    /// stream, an in-memory pipe), within [`Config::handshake_timeout`].
+    /// stream, an in-memory pipe), within [`Config::handshake_timeout`]. One stream carries one
+    /// request: a 401 challenge is not answered on it (pre-authenticated Basic and a remembered
+    /// Digest challenge are sent).
     ///
     /// # Errors
     /// As [`connect`](Self::connect), less the TCP part.
@@ -243,14 +378,22 @@ impl ClientBuilder {
         self,
         stream: S,
     ) -> Result<WebSocket<S>> {
-        let request = self.request()?;
+        let mut attempts = Attempts::new(&self)?;
+        let request = attempts.request();
         let deadline = Instant::now() + self.config.handshake_timeout;
-        tokio::time::timeout_at(
+        let result = tokio::time::timeout_at(
             deadline,
             handshake(stream, &request, self.config, self.compression, deadline),
         )
         .await
-        .map_err(|_| Error::HandshakeTimeout)?
+        .map_err(|_| Error::HandshakeTimeout)?;
+        match result {
+            Ok((ws, response)) => {
+                attempts.accepted(&response);
+                Ok(ws)
+            }
+            Err(e) => Err(attempts.single_refusal(e)),
+        }
     }
 }
 
@@ -260,7 +403,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     config: Config,
     compression: Option<Deflate>,
     deadline: Instant,
-) -> Result<WebSocket<S>> {
+) -> Result<(WebSocket<S>, Response<()>)> {
     let (bytes, expect) = ClientHandshake::start(request)?;
     io.write_all(&bytes).await?;
     io.flush().await?;
@@ -277,23 +420,27 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             .into());
         }
     };
-    let (conn, protocol) = match finish_handshake(&expect, &head, request, config, compression) {
-        Ok(agreed) => agreed,
-        Err(Error::Handshake(HandshakeError::UnexpectedStatus {
-            status, headers, ..
-        })) => {
-            let body = read_error_body(&mut io, &headers, reader.into_rest(), deadline).await;
-            return Err(HandshakeError::UnexpectedStatus {
-                status,
-                headers,
-                body,
+    let (conn, protocol, response) =
+        match finish_handshake(&expect, &head, request, config, compression) {
+            Ok(agreed) => agreed,
+            Err(Error::Handshake(HandshakeError::UnexpectedStatus {
+                status, headers, ..
+            })) => {
+                let body = read_error_body(&mut io, &headers, reader.into_rest(), deadline).await;
+                return Err(HandshakeError::UnexpectedStatus {
+                    status,
+                    headers,
+                    body,
+                }
+                .into());
             }
-            .into());
-        }
-        Err(e) => return Err(e),
-    };
+            Err(e) => return Err(e),
+        };
     let rest = reader.into_rest();
-    Ok(WebSocket::from_connection(io, conn, &rest, protocol))
+    Ok((
+        WebSocket::from_connection(io, conn, &rest, protocol),
+        response,
+    ))
 }
 
 /// How much of a refusal's body to keep: up to [`MAX_ERROR_BODY`] of a `Content-Length` body,
@@ -363,7 +510,7 @@ pub(crate) fn finish_handshake(
     request: &Request<()>,
     config: Config,
     compression: Option<Deflate>,
-) -> Result<(Connection, Option<String>)> {
+) -> Result<(Connection, Option<String>, Response<()>)> {
     let accepted = expect.check(head, &config.limits)?;
     tracing::debug!(uri = %request.uri(), protocol = ?accepted.protocol, "handshake complete");
     #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
@@ -379,5 +526,32 @@ pub(crate) fn finish_handshake(
         }
         (many, _) => return Err(HandshakeError::UnexpectedExtension(many.join(", ")).into()),
     }
-    Ok((conn, accepted.protocol))
+    Ok((conn, accepted.protocol, accepted.response))
+}
+
+/// `uri` without the user-info of its authority (credentials never go in `Host` or the
+/// request line).
+fn without_userinfo(uri: Uri) -> std::result::Result<Uri, http::Error> {
+    let Some(authority) = uri.authority() else {
+        return Ok(uri);
+    };
+    let Some((_, host)) = authority.as_str().rsplit_once('@') else {
+        return Ok(uri);
+    };
+    let host = host.to_owned();
+    let mut parts = uri.into_parts();
+    parts.authority = Some(host.parse()?);
+    Ok(Uri::from_parts(parts)?)
+}
+
+/// Whether `s` is an HTTP token (a cookie name).
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// RFC 6265's cookie-octet: printable ASCII but space, `"`, `,`, `;` and `\`.
+fn is_cookie_octet(b: u8) -> bool {
+    b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\')
 }

@@ -50,6 +50,11 @@ pub struct HttpServerOptions {
     pub header_timeout: Duration,
     /// The close timeout used when stopping. Default 5 s.
     pub close_timeout: Duration,
+    /// Demands HTTP authentication on every request: files, handlers, and the upgrades of
+    /// services without an [`auth`](ServiceOptions::auth) of their own. The user is in each
+    /// request's extensions as an [`Identity`](crate::auth::Identity), and on sessions.
+    /// Default none.
+    pub auth: Option<Arc<crate::auth::Authenticator>>,
     /// Serve `https://` and `wss://` with this TLS (files, handlers and upgrades on one port).
     /// The TLS handshake must finish within [`header_timeout`](Self::header_timeout). Default
     /// none.
@@ -66,6 +71,7 @@ impl Default for HttpServerOptions {
             limits: Limits::default(),
             header_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            auth: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -77,6 +83,19 @@ impl HttpServerOptions {
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Sets [`HttpServerOptions::auth`].
+    ///
+    /// ```
+    /// use wsharp::auth::{Authenticator, Users};
+    /// use wsharp::http_server::HttpServerOptions;
+    /// let users = Users::new().with("nobita", "sekret");
+    /// let options = HttpServerOptions::default().auth(Authenticator::digest("site", users));
+    /// ```
+    pub fn auth(mut self, authenticator: crate::auth::Authenticator) -> Self {
+        self.auth = Some(Arc::new(authenticator));
         self
     }
 
@@ -281,12 +300,35 @@ impl HttpServer {
         }
     }
 
-    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Bytes> {
+    async fn handle(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Bytes> {
         let line_limit = MAX_REQUEST_LINE.min(self.0.options.limits.max_handshake_size);
         if request_line_len(req.method(), req.uri()) > line_limit {
             return closing(status(StatusCode::URI_TOO_LONG));
         }
-        if req.headers().contains_key(UPGRADE) {
+        let upgrade = req.headers().contains_key(UPGRADE);
+        if let Some(auth) = &self.0.options.auth {
+            let service_decides = upgrade
+                && self
+                    .0
+                    .hub
+                    .router()
+                    .get(req.uri().path())
+                    .is_some_and(|s| s.options().auth.is_some());
+            if !service_decides {
+                match auth.authenticate(&req) {
+                    Ok(identity) => {
+                        tracing::debug!(%peer, user = identity.name(), "authenticated");
+                        req.extensions_mut().insert(identity);
+                    }
+                    Err(refusal) => {
+                        let response = refusal.into_response().map(Bytes::from);
+                        // A refused upgrade ends the connection (fault catalogue 10).
+                        return if upgrade { closing(response) } else { response };
+                    }
+                }
+            }
+        }
+        if upgrade {
             let response = self.upgrade(req, peer);
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 return response;
@@ -346,7 +388,7 @@ impl HttpServer {
         let Some(service) = self.0.hub.router().get(req.uri().path()) else {
             return status(StatusCode::NOT_FOUND);
         };
-        let accepted = match service.accept(&req) {
+        let accepted = match service.accept(&req, None) {
             Ok(a) => a,
             Err(refusal) => return refusal.into_response().map(Bytes::from),
         };
@@ -354,13 +396,13 @@ impl HttpServer {
         let (parts, _) = req.into_parts();
         let head = Request::from_parts(parts, ());
         let tracker = self.0.hub.tracker().clone();
-        let (conn, protocol) = (accepted.conn, accepted.protocol);
+        let (conn, protocol, identity) = (accepted.conn, accepted.protocol, accepted.identity);
         self.0.hub.tracker().spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let io: BoxIo = Box::new(TokioIo::new(upgraded));
                     let ws = WebSocket::from_connection(io, conn, &[], protocol);
-                    service.start_session(ws, &head, Some(peer), &tracker);
+                    service.start_session(ws, &head, identity, Some(peer), &tracker);
                 }
                 Err(e) => tracing::debug!(%peer, "upgrade failed: {e}"),
             }

@@ -88,6 +88,10 @@ pub struct ServiceOptions {
     pub origin: Option<Arc<dyn OriginValidator>>,
     /// Checks the cookies; default none.
     pub cookies: Option<Arc<dyn CookiesValidator>>,
+    /// Demands HTTP authentication before the upgrade (401 with the challenge otherwise); the
+    /// user is then [`Session::identity`](super::Session::identity). Default none: the
+    /// server's own, if it has one.
+    pub auth: Option<Arc<crate::auth::Authenticator>>,
     /// The `Host` values accepted (`name:port`, compared case-insensitively); others get 403.
     /// Guards a loopback server against DNS rebinding. Default none (any host).
     pub hosts: Option<Vec<String>>,
@@ -121,6 +125,7 @@ impl std::fmt::Debug for ServiceOptions {
             .field("emit_on_ping", &self.emit_on_ping)
             .field("origin", &self.origin.is_some())
             .field("cookies", &self.cookies.is_some())
+            .field("auth", &self.auth)
             .field("max_connections", &self.max_connections)
             .field("keepalive", &self.keepalive)
             .finish_non_exhaustive()
@@ -136,6 +141,7 @@ impl Default for ServiceOptions {
             emit_on_ping: false,
             origin: None,
             cookies: None,
+            auth: None,
             hosts: None,
             max_connections: None,
             send_queue: 256,
@@ -187,6 +193,19 @@ impl ServiceOptions {
     /// Sets [`ServiceOptions::cookies`].
     pub fn cookies(mut self, validator: impl CookiesValidator) -> Self {
         self.cookies = Some(Arc::new(validator));
+        self
+    }
+
+    /// Sets [`ServiceOptions::auth`].
+    ///
+    /// ```
+    /// use wsharp::auth::{Authenticator, Users};
+    /// use wsharp::server::ServiceOptions;
+    /// let users = Users::new().with("nobita", "sekret");
+    /// let options = ServiceOptions::default().auth(Authenticator::digest("chat", users));
+    /// ```
+    pub fn auth(mut self, authenticator: crate::auth::Authenticator) -> Self {
+        self.auth = Some(Arc::new(authenticator));
         self
     }
 

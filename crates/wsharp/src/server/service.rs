@@ -22,6 +22,7 @@ use super::behavior::Behavior;
 use super::options::{ServiceOptions, parse_cookies};
 use super::session::{Session, SessionInner};
 use super::sessions::Sessions;
+use crate::auth::{Authenticator, Identity};
 use crate::socket::WebSocket;
 
 /// A byte stream a session runs over, type-erased so one service serves raw TCP and hyper
@@ -59,6 +60,8 @@ impl std::fmt::Debug for Service {
 /// What a request is answered with when a service accepts it.
 pub(crate) struct Accepted {
     pub(crate) response: Response<()>,
+    /// Who logged in, when authentication is demanded.
+    pub(crate) identity: Option<Identity>,
     pub(crate) conn: Connection,
     pub(crate) protocol: Option<String>,
 }
@@ -119,11 +122,21 @@ impl Service {
     }
 
     /// Decides on an upgrade request, without I/O: the 101 response and the connection, or
-    /// the refusal (400/426/405 for a bad request, 503 at the connection cap, 403 from the
-    /// origin or cookie validators).
-    pub(crate) fn accept<B>(&self, request: &Request<B>) -> Result<Accepted, Refusal> {
+    /// the refusal (400/426/405 for a bad request, 401 from the service's authenticator or
+    /// else `server_auth`, 503 at the connection cap, 403 from the host, origin or cookie
+    /// validators). Without an authenticator, an [`Identity`] already in the request's
+    /// extensions (an HTTP server's check) is the session's.
+    pub(crate) fn accept<B>(
+        &self,
+        request: &Request<B>,
+        server_auth: Option<&Authenticator>,
+    ) -> Result<Accepted, Refusal> {
         let upgrade = check_request(request)
             .map_err(|e| Refusal::from(reject_response(&e).map(|()| format!("{e}\n"))))?;
+        let identity = match self.options.auth.as_deref().or(server_auth) {
+            Some(auth) => Some(auth.authenticate(request)?),
+            None => request.extensions().get::<Identity>().cloned(),
+        };
         if self
             .options
             .max_connections
@@ -184,6 +197,7 @@ impl Service {
         }
         Ok(Accepted {
             response,
+            identity,
             conn,
             protocol,
         })
@@ -194,6 +208,7 @@ impl Service {
         &self,
         ws: WebSocket<BoxIo>,
         request: &Request<()>,
+        identity: Option<Identity>,
         remote_addr: Option<SocketAddr>,
         tracker: &TaskTracker,
     ) {
@@ -204,7 +219,7 @@ impl Service {
             headers: request.headers().clone(),
             remote_addr,
             protocol: ws.protocol().map(str::to_owned),
-            user: None,
+            identity,
             secure: secure(request),
             #[cfg(feature = "tls")]
             peer_certificates: request

@@ -40,7 +40,7 @@ pub(crate) struct SessionInner {
     pub(crate) headers: HeaderMap,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) protocol: Option<String>,
-    pub(crate) user: Option<String>,
+    pub(crate) identity: Option<crate::auth::Identity>,
     /// Whether the connection is TLS.
     pub(crate) secure: bool,
     #[cfg(feature = "tls")]
@@ -149,9 +149,14 @@ impl Session {
         self.0.peer_certificates.as_ref()
     }
 
-    /// The authenticated user, once authentication is configured.
+    /// The authenticated user's name, when the service demands authentication.
     pub fn user(&self) -> Option<&str> {
-        self.0.user.as_deref()
+        self.0.identity.as_ref().map(crate::auth::Identity::name)
+    }
+
+    /// The authenticated user: name, roles and scheme.
+    pub fn identity(&self) -> Option<&crate::auth::Identity> {
+        self.0.identity.as_ref()
     }
 
     /// The sessions of this session's service.
@@ -244,32 +249,11 @@ fn closed() -> Error {
 pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k), percent_decode(v))
+        (
+            crate::percent::decode(k, true),
+            crate::percent::decode(v, true),
+        )
     })
-}
-
-fn percent_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -284,8 +268,5 @@ mod tests {
         assert_eq!(pairs[2], ("bad".into(), "%zz".into()));
         assert_eq!(pairs[3], ("empty".into(), String::new()));
         assert_eq!(pairs[4], ("flag".into(), String::new()));
-        assert_eq!(percent_decode("%e2%9c%93"), "✓");
-        assert_eq!(percent_decode("%4"), "%4");
-        assert_eq!(percent_decode("%é1"), "%é1");
     }
 }

@@ -17,6 +17,7 @@ use super::options::ServiceOptions;
 use super::service::{BoxIo, Router, Service};
 use super::sessions::Sessions;
 use super::{Refusal, read_request, write_refusal};
+use crate::auth::Authenticator;
 use crate::error::Result;
 use crate::socket::WebSocket;
 
@@ -45,6 +46,7 @@ use crate::socket::WebSocket;
 pub struct WebSocketServer {
     hub: Hub,
     config: Arc<Config>,
+    auth: Option<Arc<Authenticator>>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
 }
@@ -86,6 +88,7 @@ impl WebSocketServer {
         Ok(Self {
             hub: Hub::new(listener)?,
             config: Arc::new(Config::default()),
+            auth: None,
             #[cfg(feature = "tls")]
             tls: None,
         })
@@ -119,6 +122,24 @@ impl WebSocketServer {
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Demands HTTP authentication on every service that has no
+    /// [`ServiceOptions::auth`] of its own (websocket-sharp's `AuthenticationSchemes`, `Realm`
+    /// and `UserCredentialsFinder`); set it before [`start`](Self::start).
+    ///
+    /// ```no_run
+    /// # async fn run() -> wsharp::Result<()> {
+    /// use wsharp::auth::{Authenticator, Users};
+    /// let users = Users::new().with("nobita", "sekret");
+    /// let server = wsharp::server::WebSocketServer::bind("127.0.0.1:4649")
+    ///     .await?
+    ///     .auth(Authenticator::digest("chat", users));
+    /// # Ok(()) }
+    /// ```
+    pub fn auth(mut self, authenticator: Authenticator) -> Self {
+        self.auth = Some(Arc::new(authenticator));
         self
     }
 
@@ -194,15 +215,11 @@ impl WebSocketServer {
                 return;
             }
         };
-        upgrade_on(
-            self.hub.router(),
-            self.hub.tracker(),
-            io,
-            request,
-            &rest,
-            Some(peer),
-        )
-        .await;
+        let routes = Routes {
+            router: self.hub.router(),
+            auth: self.auth.as_deref(),
+        };
+        upgrade_on(routes, self.hub.tracker(), io, request, &rest, Some(peer)).await;
     }
 
     /// The connection's stream: TLS over `tcp` when the server has TLS (with what the request
@@ -230,18 +247,28 @@ impl WebSocketServer {
     }
 }
 
+/// Where upgrade requests go: the services, and the server's authenticator for those without
+/// their own.
+#[derive(Clone, Copy)]
+pub(crate) struct Routes<'a> {
+    pub(crate) router: &'a Router,
+    pub(crate) auth: Option<&'a Authenticator>,
+}
+
 /// Routes an upgrade request to its service and runs the session, or writes the refusal.
 pub(crate) async fn upgrade_on<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
-    router: &Router,
+    routes: Routes<'_>,
     tracker: &TaskTracker,
     mut io: S,
     request: Request<()>,
     rest: &[u8],
     peer: Option<SocketAddr>,
 ) {
-    let decision = match router.get(request.uri().path()) {
+    let decision = match routes.router.get(request.uri().path()) {
         None => Err(Refusal::new(StatusCode::NOT_FOUND).body("no service at this path\n")),
-        Some(service) => service.accept(&request).map(|accepted| (service, accepted)),
+        Some(service) => service
+            .accept(&request, routes.auth)
+            .map(|accepted| (service, accepted)),
     };
     match decision {
         Err(refusal) => {
@@ -265,7 +292,7 @@ pub(crate) async fn upgrade_on<S: AsyncRead + AsyncWrite + Send + Unpin + 'stati
                 rest,
                 accepted.protocol,
             );
-            service.start_session(ws, &request, peer, tracker);
+            service.start_session(ws, &request, accepted.identity, peer, tracker);
         }
     }
 }
