@@ -24,9 +24,10 @@ export WSHARP_CHROMIUM=/usr/bin/chromium
 # tmux drives the CLI in a terminal; curl fetches from `wsharp serve`; valgrind counts the
 # benchmark servers' instructions; Node.js runs the `ws` peer of the benchmark suite.
 # openssl s_client is a TLS peer of the wss tests; socat relays the Autobahn runner's plain
-# connections to and from wsharp's TLS server and client.
-for tool in tmux curl valgrind openssl socat; do
-  if ! command -v "$tool" >/dev/null; then
+# connections to and from wsharp's TLS server and client; lighttpd is the Digest-authenticating
+# reverse proxy in front of wsharp's echo server in the authentication tests.
+for tool in tmux curl valgrind openssl socat lighttpd; do
+  if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
     echo "installing $tool"
     apt_install "$tool" >/dev/null
   fi
@@ -57,7 +58,7 @@ RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
 
 log "feature combinations of wsharp (each builds without warnings)"
 for features in none client server http-server deflate client,server client,deflate \
-    client,tls client,tls-ring server,tls-ring http-server,tls-aws-lc-rs; do
+    client,tls client,cookies client,tls-ring server,tls-ring http-server,tls-aws-lc-rs; do
   echo "features: $features"
   if [ "$features" = none ]; then set -- --no-default-features; else set -- --no-default-features --features "$features"; fi
   RUSTFLAGS=-Dwarnings cargo check -p wsharp --lib --locked --quiet "$@"

@@ -7,9 +7,12 @@
 //! only, so that the types a test sees are its own crate's.
 
 pub mod certs;
+mod dir;
 pub mod memory;
 pub mod peers;
 pub mod raw;
+
+pub use dir::TempDir;
 
 use std::time::Duration;
 

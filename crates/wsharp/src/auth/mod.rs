@@ -50,6 +50,7 @@ impl Credentials {
         &self.user
     }
 
+    #[cfg(feature = "client")]
     pub(crate) fn password(&self) -> &str {
         &self.password
     }

@@ -470,9 +470,7 @@ impl Authenticator {
     }
 
     fn now_ms(&self) -> u64 {
-        (self.clock)()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| millis(d))
+        (self.clock)().duration_since(UNIX_EPOCH).map_or(0, millis)
     }
 
     /// `b64url(time_ms ‖ random16 ‖ mac16)`.
@@ -531,7 +529,7 @@ fn ct_eq_str(a: &str, b: &str) -> bool {
 /// the request line carried).
 fn uri_matches(digest_uri: &str, target: &http::Uri) -> bool {
     let origin_form = target.path_and_query().map_or("/", |p| p.as_str());
-    digest_uri == origin_form || (target.scheme().is_some() && digest_uri == target.to_string())
+    digest_uri == origin_form || (target.scheme().is_some() && *target == *digest_uri)
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -374,7 +374,7 @@ fn handshake<S: Stream>(
         &head,
         request,
         settings.config.clone(),
-        settings.compression.clone(),
+        settings.compression,
     ) {
         Ok(agreed) => agreed,
         Err(Error::Handshake(HandshakeError::UnexpectedStatus {

@@ -92,11 +92,22 @@ fn http_url(uri: &Uri) -> Option<url::Url> {
     url::Url::parse(&format!("{scheme}://{authority}{path}")).ok()
 }
 
-/// Adds the jar's cookies for `uri` to `headers` (after any set on the builder).
+/// Adds the jar's cookies for `uri` to `headers`, after any set on the builder, in the one
+/// `Cookie` header a request may carry (RFC 6265 §5.4).
 pub(crate) fn add_cookies(jar: &CookieJar, uri: &Uri, headers: &mut HeaderMap) {
-    if let Some(value) = jar.header_for(uri) {
-        headers.append(COOKIE, value);
-    }
+    let Some(value) = jar.header_for(uri) else {
+        return;
+    };
+    let merged = match headers.get(COOKIE) {
+        Some(set) => {
+            let mut joined = set.as_bytes().to_vec();
+            joined.extend_from_slice(b"; ");
+            joined.extend_from_slice(value.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or(value)
+        }
+        None => value,
+    };
+    headers.insert(COOKIE, merged);
 }
 
 #[cfg(test)]

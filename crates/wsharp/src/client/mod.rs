@@ -337,7 +337,7 @@ impl ClientBuilder {
                     transport,
                     &request,
                     self.config.clone(),
-                    self.compression.clone(),
+                    self.compression,
                     deadline,
                 )
                 .await;

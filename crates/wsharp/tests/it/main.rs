@@ -1,5 +1,6 @@
 //! Integration tests of the tokio layer: real sockets on loopback, real peers.
 
+mod auth;
 mod blocking;
 mod client_handshake;
 mod close;
