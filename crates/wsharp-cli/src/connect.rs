@@ -17,7 +17,8 @@ use crate::exit::{Failure, code};
     "  wsharp connect -H 'Authorization: Bearer t0k3n' -p chat.v2 ws://127.0.0.1:4649/Chat\n",
     "  wsharp connect --binary --show-control --ping-interval 5 ws://127.0.0.1:9001/\n",
     "  seq 100 | wsharp connect --linger 0.5 ws://127.0.0.1:9001/\n",
-    "  wsharp connect --ca test-ca.pem wss://localhost:9443/\n\n",
+    "  wsharp connect --ca test-ca.pem wss://localhost:9443/\n",
+    "  WSHARP_PASSWORD=sekret wsharp connect --user nobita --cookie lang=ja ws://127.0.0.1:4649/Chat\n\n",
     crate::exit::exit_codes!(),
 ))]
 pub(crate) struct ConnectArgs {
@@ -65,6 +66,17 @@ pub(crate) struct ConnectArgs {
     /// The client certificate's private key (PEM: PKCS#8, RSA or EC).
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<std::path::PathBuf>,
+    /// Log in as USER (HTTP Basic or Digest, answering the server's challenge). Without
+    /// `:PASS` the password comes from WSHARP_PASSWORD, or is asked for on the terminal.
+    #[arg(short = 'u', long = "user", value_name = "USER[:PASS]")]
+    user: Option<String>,
+    /// Which schemes may answer: `any` (the strongest offered: Digest SHA-256, Digest MD5,
+    /// Basic), `digest`, or `basic` (sent with the first request, as curl --basic does).
+    #[arg(long, value_enum, default_value_t = AuthArg::Any, value_name = "SCHEME")]
+    auth: AuthArg,
+    /// A cookie to send, `name=value` (repeatable).
+    #[arg(long = "cookie", value_name = "NAME=VALUE")]
+    cookies: Vec<String>,
     /// Seconds to connect and finish the opening handshake.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     connect_timeout: f64,
@@ -76,6 +88,36 @@ pub(crate) struct ConnectArgs {
     /// closes). 0, the default, closes at once.
     #[arg(long, default_value_t = 0.0, value_name = "SECS")]
     linger: f64,
+}
+
+/// `--auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum AuthArg {
+    Any,
+    Basic,
+    Digest,
+}
+
+/// The user and password of `--user USER[:PASS]`: the password after the first `:`, else
+/// from WSHARP_PASSWORD, else asked for on the terminal.
+fn credentials(user: &str) -> Result<(String, String), Failure> {
+    if let Some((user, password)) = user.split_once(':') {
+        return Ok((user.to_owned(), password.to_owned()));
+    }
+    if let Ok(password) = std::env::var("WSHARP_PASSWORD") {
+        return Ok((user.to_owned(), password));
+    }
+    if std::io::stdin().is_terminal() || std::io::stderr().is_terminal() {
+        let password = rpassword::prompt_password(format!("password for {user}: "))
+            .map_err(|e| Failure::new(code::USAGE, format!("cannot read the password: {e}")))?;
+        return Ok((user.to_owned(), password));
+    }
+    Err(Failure::new(
+        code::USAGE,
+        format!(
+            "--user {user}: no password (give USER:PASS, set WSHARP_PASSWORD, or run on a terminal)"
+        ),
+    ))
 }
 
 /// The TLS settings the options ask for (used for wss:// URLs). Files are read here, so that
@@ -128,6 +170,26 @@ async fn session(args: ConnectArgs) -> Result<(), Failure> {
         builder = builder.origin(origin);
     }
     builder = builder.tls(client_tls(&args).map_err(|e| Failure::tls_setup(&e))?);
+    if let Some(user) = &args.user {
+        let (user, password) = credentials(user)?;
+        builder = builder
+            .credentials(user, password)
+            .auth_scheme(match args.auth {
+                AuthArg::Any => wsharp::auth::AuthScheme::Any,
+                AuthArg::Basic => wsharp::auth::AuthScheme::Basic,
+                AuthArg::Digest => wsharp::auth::AuthScheme::Digest,
+            });
+        builder = builder.preauthenticate(args.auth == AuthArg::Basic);
+    }
+    for cookie in &args.cookies {
+        let (name, value) = cookie.split_once('=').ok_or_else(|| {
+            Failure::new(
+                code::USAGE,
+                format!("--cookie {cookie:?}: expected `name=value`"),
+            )
+        })?;
+        builder = builder.cookie(name.trim(), value.trim());
+    }
     for header in &args.headers {
         let (name, value) = header.split_once(':').ok_or_else(|| {
             Failure::new(

@@ -74,6 +74,7 @@ impl Failure {
                 (code::TLS, e.to_string())
             }
             Error::Io(e) => (code::UNREACHABLE, format!("cannot connect: {e}")),
+            Error::Auth(e) => (code::AUTH, format!("authentication failed: {e}")),
             Error::Handshake(HandshakeError::UnexpectedStatus { status, .. }) => {
                 let code = match status.as_u16() {
                     401 | 407 => code::AUTH,

@@ -59,6 +59,8 @@ enum Command {
         /// made at start; its fingerprints are logged.
         #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
         tls_self_signed: bool,
+        #[command(flatten)]
+        auth: serve::AuthArgs,
     },
     /// Run an echo server: every text message comes back as text, every binary as binary.
     ///
@@ -100,13 +102,15 @@ fn main() -> ExitCode {
             root,
             tls,
             tls_self_signed,
+            auth,
         } => on_runtime(true, async move {
             let tls = if tls_self_signed {
                 Some(tls.with_client_auth(tls::self_signed()?)?)
             } else {
                 tls.server_tls()?
             };
-            serve::serve(listen, root, tls).await
+            let auth = auth.authenticator()?;
+            serve::serve(listen, root, tls, auth).await
         }),
         Command::Echo {
             listen,

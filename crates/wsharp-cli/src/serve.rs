@@ -3,10 +3,51 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use wsharp::auth::{Authenticator, Users};
 use wsharp::demo::{Chat, Echo, INDEX_HTML};
 use wsharp::http_server::{HttpServer, HttpServerOptions};
 
 use crate::exit::{Failure, code};
+
+/// The authentication options of `wsharp serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AuthArgs {
+    /// Demand HTTP authentication for the page, the files and the services: `basic` (send it
+    /// over https only: the password crosses in the clear) or `digest` (SHA-256 and MD5).
+    #[arg(long, value_enum, value_name = "SCHEME", requires = "users")]
+    auth: Option<AuthScheme>,
+    /// The realm named in the challenge.
+    #[arg(long, default_value = "wsharp", value_name = "REALM")]
+    realm: String,
+    /// The users: `user:password` lines, `#` comments.
+    #[arg(long, value_name = "FILE", requires = "auth")]
+    users: Option<PathBuf>,
+}
+
+/// `--auth`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum AuthScheme {
+    Basic,
+    Digest,
+}
+
+impl AuthArgs {
+    /// The authenticator asked for, its users read now.
+    pub(crate) fn authenticator(self) -> Result<Option<Authenticator>, Failure> {
+        let (Some(scheme), Some(file)) = (self.auth, self.users) else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Failure::new(code::USAGE, format!("--users {}: {e}", file.display())))?;
+        let users = Users::parse(&text)
+            .map_err(|e| Failure::new(code::USAGE, format!("--users {}: {e}", file.display())))?;
+        tracing::info!(users = users.len(), realm = %self.realm, "authentication: {scheme:?}");
+        Ok(Some(match scheme {
+            AuthScheme::Basic => Authenticator::basic(self.realm, users),
+            AuthScheme::Digest => Authenticator::digest(self.realm, users),
+        }))
+    }
+}
 
 /// Serves the built-in page at `/` (unless `root` has its own `index.html`), the files of
 /// `root`, and the `/Echo` and `/Chat` services, until Ctrl-C; then closes every session with
@@ -15,6 +56,7 @@ pub(crate) async fn serve(
     listen: SocketAddr,
     root: Option<PathBuf>,
     tls: Option<wsharp::tls::ServerTls>,
+    auth: Option<Authenticator>,
 ) -> Result<(), Failure> {
     let root = root.unwrap_or_else(|| PathBuf::from("./public"));
     let secure = tls.is_some();
@@ -23,6 +65,9 @@ pub(crate) async fn serve(
         .index_page(INDEX_HTML);
     if let Some(tls) = tls {
         options = options.tls(tls);
+    }
+    if let Some(auth) = auth {
+        options = options.auth(auth);
     }
     let server = HttpServer::bind(listen, options)
         .await

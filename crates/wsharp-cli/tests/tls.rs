@@ -4,54 +4,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{Reap, python, start};
+use common::{Reap, connect, connect_until, python, start};
 use wsharp_testkit::certs::{Pair, TestPki};
 use wsharp_testkit::peers::{spawn_reporting_port, spawn_with_log, wait_for_line};
 
 const WSHARP: &str = env!("CARGO_BIN_EXE_wsharp");
-
-/// `wsharp connect ARGS URL` with two lines on standard input; exit code, output, errors.
-fn connect(args: &[&str], url: &str) -> (i32, String, String) {
-    connect_until(args, url, None)
-}
-
-/// As [`connect`], keeping standard input open until `lines` lines came back (a server that
-/// answers a close at once, as Python `websockets` does, drops replies still on their way).
-fn connect_until(args: &[&str], url: &str, lines: Option<usize>) -> (i32, String, String) {
-    use std::io::{BufRead, Read};
-    let mut child = Command::new(WSHARP)
-        .arg("connect")
-        .args(args)
-        .arg(url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    // A connection that fails may end the process before it reads its input.
-    let _ = stdin.write_all(b"one\ntwo\n");
-    let mut out = String::new();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    if let Some(n) = lines {
-        for _ in 0..n {
-            if stdout.read_line(&mut out).unwrap_or(0) == 0 {
-                break;
-            }
-        }
-    }
-    drop(stdin);
-    stdout.read_to_string(&mut out).unwrap();
-    let done = child.wait_with_output().unwrap();
-    (
-        done.status.code().unwrap_or(-1),
-        out,
-        String::from_utf8_lossy(&done.stderr).into_owned(),
-    )
-}
 
 /// `wsharp echo` over TLS with `pair`, plus `extra` options; returns it and its port.
 fn tls_echo(pair: &Pair, extra: &[&str]) -> (Reap, u16) {

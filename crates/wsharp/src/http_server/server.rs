@@ -263,10 +263,16 @@ impl HttpServer {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
         let this = self.clone();
+        // The user last logged in on this connection: a login is logged once, not per request.
+        let user = Arc::new(std::sync::Mutex::new(None::<String>));
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let this = this.clone();
+            let user = user.clone();
             req.extensions_mut().extend(extensions.clone());
-            async move { Ok::<_, std::convert::Infallible>(this.handle(req, peer).await.map(Full::new)) }
+            async move {
+                let response = this.handle(req, peer, &user).await;
+                Ok::<_, std::convert::Infallible>(response.map(Full::new))
+            }
         });
         let stopped = self.0.hub.stopped();
         let limits = &self.0.options.limits;
@@ -300,7 +306,12 @@ impl HttpServer {
         }
     }
 
-    async fn handle(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Bytes> {
+    async fn handle(
+        &self,
+        mut req: Request<Incoming>,
+        peer: SocketAddr,
+        user: &std::sync::Mutex<Option<String>>,
+    ) -> Response<Bytes> {
         let line_limit = MAX_REQUEST_LINE.min(self.0.options.limits.max_handshake_size);
         if request_line_len(req.method(), req.uri()) > line_limit {
             return closing(status(StatusCode::URI_TOO_LONG));
@@ -317,7 +328,12 @@ impl HttpServer {
             if !service_decides {
                 match auth.authenticate(&req) {
                     Ok(identity) => {
-                        tracing::debug!(%peer, user = identity.name(), "authenticated");
+                        let mut last = user.lock().expect("not poisoned");
+                        if last.as_deref() != Some(identity.name()) {
+                            tracing::info!(%peer, user = identity.name(), scheme = identity.scheme(), "logged in");
+                            *last = Some(identity.name().to_owned());
+                        }
+                        drop(last);
                         req.extensions_mut().insert(identity);
                     }
                     Err(refusal) => {

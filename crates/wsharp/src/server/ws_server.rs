@@ -286,6 +286,14 @@ pub(crate) async fn upgrade_on<S: AsyncRead + AsyncWrite + Send + Unpin + 'stati
             if io.write_all(&out).await.is_err() || io.flush().await.is_err() {
                 return;
             }
+            if let Some(identity) = &accepted.identity {
+                tracing::info!(
+                    ?peer,
+                    user = identity.name(),
+                    scheme = identity.scheme(),
+                    "logged in"
+                );
+            }
             let ws = WebSocket::from_connection(
                 Box::new(io) as BoxIo,
                 accepted.conn,
