@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use wsharp::auth::{Authenticator, Users};
-use wsharp::demo::{Chat, Echo, INDEX_HTML};
+use wsharp::demo::{Chat, Echo, INDEX_HTML, visitor_cookie};
 use wsharp::http_server::{HttpServer, HttpServerOptions};
+use wsharp::server::ServiceOptions;
 
 use crate::exit::{Failure, code};
 
@@ -72,8 +73,10 @@ pub(crate) async fn serve(
     let server = HttpServer::bind(listen, options)
         .await
         .map_err(|e| Failure::new(code::FAILURE, format!("cannot listen on {listen}: {e}")))?;
-    server.add_service("/Echo", || Echo);
-    server.add_service("/Chat", Chat::factory(""));
+    // Each service hands out the demo's visitor cookie and logs it when it comes back.
+    let options = ServiceOptions::default().cookies(visitor_cookie);
+    server.add_service_with("/Echo", options.clone(), || Echo);
+    server.add_service_with("/Chat", options, Chat::factory(""));
     server.start();
     let addr = server.local_addr();
     let (http, ws) = if secure {

@@ -99,3 +99,40 @@ fn page_test(server: &common::Reap, url: &str, spki: Option<&str>) {
         assert!(line.contains(expected), "missing {expected:?} in {line}");
     }
 }
+
+/// `wsharp serve` hands the page a cookie on its first WebSocket upgrade; Chromium keeps it
+/// and sends it on the next upgrade, where the server logs the returning visitor.
+#[test]
+fn the_page_keeps_the_visitor_cookie_in_chromium() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wsharp"));
+    command.args(["serve", "--listen", "127.0.0.1:0"]);
+    let (_server, log) = wsharp_testkit::peers::spawn_with_log(command);
+    let serving = wsharp_testkit::peers::wait_for_line(&log, "serving http://127.0.0.1:");
+    let port = common::port_after(&serving, "http://127.0.0.1:");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    let out = Command::new(python())
+        .arg(dir.join("cookie_page.py"))
+        .arg(chromium())
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "cookie page failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().last().unwrap_or_default();
+    let id = line
+        .split("wsharp-visitor=")
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_hexdigit)
+                .collect::<String>()
+        })
+        .unwrap_or_else(|| panic!("the page got no cookie: {line}"));
+    assert_eq!(id.len(), 16, "{line}");
+    let returning = wsharp_testkit::peers::wait_for_line(&log, "a returning visitor");
+    assert!(returning.contains(&id), "{returning} should name {id}");
+}

@@ -85,3 +85,28 @@ impl Behavior for Chat {
 /// The browser page of the HTTP server example: an echo test against `/Echo` (text and binary
 /// round trips) and a small chat on `/Chat`.
 pub const INDEX_HTML: &str = include_str!("index.html");
+
+/// The demo's visitor cookie (a [`CookiesValidator`](crate::server::CookiesValidator)): an
+/// upgrade without a `wsharp-visitor` cookie gets one on its 101 (`Path=/`, `SameSite=Strict`,
+/// 64 random bits); one that carries it is logged as a returning visitor. Never refuses.
+///
+/// ```
+/// use wsharp::demo::visitor_cookie;
+/// use wsharp::server::CookiesValidator;
+/// let mut set = Vec::new();
+/// assert!(visitor_cookie(&[], &mut set));
+/// assert!(set[0].starts_with("wsharp-visitor="));
+/// ```
+pub fn visitor_cookie(request: &[(String, String)], response: &mut Vec<String>) -> bool {
+    match request.iter().find(|(name, _)| name == VISITOR) {
+        Some((_, id)) => tracing::info!(visitor = %id, "a returning visitor"),
+        None => {
+            let id: u64 = rand::random();
+            response.push(format!("{VISITOR}={id:016x}; Path=/; SameSite=Strict"));
+        }
+    }
+    true
+}
+
+/// The name of the [`visitor_cookie`].
+const VISITOR: &str = "wsharp-visitor";
