@@ -111,6 +111,11 @@ pub use wsharp_proto as proto;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExamples;
 
+/// The examples of `docs/auth.md`, compiled as doctests.
+#[cfg(all(doctest, feature = "cookies", feature = "http-server"))]
+#[doc = include_str!("../../../docs/auth.md")]
+pub struct AuthDocExamples;
+
 /// Without the `deflate` feature, compression settings are kept but nothing is negotiated.
 #[cfg(all(test, not(feature = "deflate"), feature = "client", feature = "server"))]
 mod without_deflate {
