@@ -10,6 +10,7 @@ pub mod certs;
 mod dir;
 pub mod memory;
 pub mod peers;
+pub mod proxies;
 pub mod raw;
 
 pub use dir::TempDir;

@@ -26,6 +26,15 @@ pub enum Error {
     #[cfg(any(feature = "client", feature = "server"))]
     #[error("authentication failed: {0}")]
     Auth(Box<crate::auth::AuthError>),
+    /// A proxy could not be reached, wanted credentials (407), or refused the tunnel.
+    #[cfg(feature = "client")]
+    #[error("{0}")]
+    Proxy(Box<crate::client::ProxyError>),
+    /// A redirect could not be followed: too many, a loop, `wss` to `ws`, or no valid
+    /// `Location`.
+    #[cfg(feature = "client")]
+    #[error("redirect not followed: {0}")]
+    Redirect(String),
     /// The opening handshake did not finish within the handshake timeout.
     #[error("handshake timed out")]
     HandshakeTimeout,

@@ -86,7 +86,9 @@ mod transport;
 #[cfg(feature = "cookies")]
 pub use client::CookieJar;
 #[cfg(feature = "client")]
-pub use client::{ClientBuilder, connect};
+pub use client::{
+    ClientBuilder, Proxy, ProxyError, ProxyFailure, ProxyKind, ProxySettings, connect,
+};
 pub use error::{Error, Result};
 #[cfg(feature = "server")]
 pub use server::{OnRequest, Refusal, ServerBuilder, accept};

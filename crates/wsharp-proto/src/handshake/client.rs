@@ -156,7 +156,22 @@ impl ExpectResponse {
     }
 }
 
-fn parse_response(head: &[u8], limits: &Limits) -> Result<Response<()>, HandshakeError> {
+/// Parses a response head (status line and headers, up to and including the blank line) within
+/// `limits`' header count: the status and headers of any HTTP/1.1 response, such as a proxy's
+/// answer to `CONNECT`.
+///
+/// ```
+/// use wsharp_proto::Limits;
+/// use wsharp_proto::handshake::parse_response;
+/// let head = b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=x\r\n\r\n";
+/// let response = parse_response(head, &Limits::default())?;
+/// assert_eq!(response.status(), 407);
+/// # Ok::<(), wsharp_proto::handshake::HandshakeError>(())
+/// ```
+///
+/// # Errors
+/// [`HandshakeError::Malformed`] or [`HandshakeError::TooManyHeaders`].
+pub fn parse_response(head: &[u8], limits: &Limits) -> Result<Response<()>, HandshakeError> {
     let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(head) {

@@ -7,7 +7,7 @@ mod head;
 mod key;
 mod server;
 
-pub use client::{Accepted, ClientHandshake, ExpectResponse, MAX_ERROR_BODY};
+pub use client::{Accepted, ClientHandshake, ExpectResponse, MAX_ERROR_BODY, parse_response};
 pub use error::HandshakeError;
 pub use head::{HeadReader, MAX_REQUEST_LINE};
 pub use key::{accept_key, generate_key};

@@ -287,54 +287,33 @@ impl ClientBuilder {
         self,
     ) -> Result<(WebSocket<Transport>, http::Response<()>)> {
         let mut attempts = Attempts::new(&self)?;
+        let proxies = self.proxy_settings_checked()?;
         let deadline = Instant::now() + self.config.handshake_timeout;
-        let (host, port) = host_port(attempts.uri());
         loop {
             let request = attempts.request();
-            let transport = self.open(&host, port, &request, deadline)?;
+            let (host, port) = host_port(request.uri());
+            let tcp = match proxies.resolve(request.uri()) {
+                Some(proxy) => {
+                    proxy.connect_blocking(&host, port, &self.config.limits, deadline)?
+                }
+                None => tcp_to(&host, port, deadline)?,
+            };
+            let transport = match request.uri().scheme_str() {
+                #[cfg(feature = "tls")]
+                Some("wss") => {
+                    let tls = self.tls.clone().unwrap_or_default();
+                    Transport::Tls(Box::new(tls::connect(&tls, &host, tcp, deadline)?))
+                }
+                _ => Transport::Tcp(tcp),
+            };
             match handshake(transport, &request, &self, deadline) {
-                Ok((ws, response)) => {
-                    attempts.accepted(&response);
+                Ok((ws, mut response)) => {
+                    attempts.accepted(&mut response);
                     return Ok((ws, response));
                 }
                 Err(e) => attempts.refused(e)?,
             }
         }
-    }
-
-    /// A TCP connection (and TLS for `wss://`) to the first address of `host` that answers.
-    fn open(
-        &self,
-        host: &str,
-        port: u16,
-        request: &Request<()>,
-        deadline: Instant,
-    ) -> Result<Transport> {
-        let mut last = None;
-        for addr in (host, port).to_socket_addrs()? {
-            match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
-                Ok(tcp) => {
-                    tcp.set_nodelay(true)?;
-                    return Ok(match request.uri().scheme_str() {
-                        #[cfg(feature = "tls")]
-                        Some("wss") => {
-                            let tls = self.tls.clone().unwrap_or_default();
-                            Transport::Tls(Box::new(tls::connect(&tls, host, tcp, deadline)?))
-                        }
-                        _ => Transport::Tcp(tcp),
-                    });
-                }
-                Err(e) if is_timeout(&e) => last = Some(Error::HandshakeTimeout),
-                Err(e) => last = Some(e.into()),
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{host} resolves to no address"),
-            )
-            .into()
-        }))
     }
 
     /// Performs the opening handshake over a stream the caller opened (a TLS stream, a proxy
@@ -349,13 +328,36 @@ impl ClientBuilder {
         let request = attempts.request();
         let deadline = Instant::now() + self.config.handshake_timeout;
         match handshake(stream, &request, &self, deadline) {
-            Ok((ws, response)) => {
-                attempts.accepted(&response);
+            Ok((ws, mut response)) => {
+                attempts.accepted(&mut response);
                 Ok(ws)
             }
             Err(e) => Err(attempts.single_refusal(e)),
         }
     }
+}
+
+/// A TCP connection to the first address of `host` that answers, before `deadline`.
+#[cfg(feature = "client")]
+fn tcp_to(host: &str, port: u16, deadline: Instant) -> Result<TcpStream> {
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
+            Ok(tcp) => {
+                tcp.set_nodelay(true)?;
+                return Ok(tcp);
+            }
+            Err(e) if is_timeout(&e) => last = Some(Error::HandshakeTimeout),
+            Err(e) => last = Some(e.into()),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} resolves to no address"),
+        )
+        .into()
+    }))
 }
 
 #[cfg(feature = "client")]

@@ -1,8 +1,8 @@
 //! The requests of one `connect`, without I/O: the first upgrade request, and after a refusal
-//! whether to try again (answering a 401 challenge) or fail. Shared by the async and the
-//! blocking client.
+//! whether to try again (answering a 401 challenge, following a redirect) or fail. Shared by
+//! the async and the blocking client.
 
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, COOKIE, LOCATION, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode, Uri};
 use wsharp_proto::handshake::HandshakeError;
 
@@ -23,6 +23,9 @@ pub(crate) struct Attempts {
     /// The scheme of the credentials the last request carried.
     sent: Option<&'static str>,
     made: u8,
+    /// Redirects left to follow, and the URLs visited (loops).
+    redirects_left: usize,
+    visited: Vec<Uri>,
     #[cfg(feature = "cookies")]
     jar: Option<std::sync::Arc<super::CookieJar>>,
 }
@@ -46,6 +49,8 @@ impl Attempts {
             next: None,
             sent: None,
             made: 0,
+            redirects_left: builder.max_redirects,
+            visited: Vec::new(),
             #[cfg(feature = "cookies")]
             jar: builder.cookie_jar.clone(),
         };
@@ -56,11 +61,6 @@ impl Attempts {
                 .map(|a| (a.authorization, a.scheme));
         }
         Ok(this)
-    }
-
-    /// The URL's URI (without user-info).
-    pub(crate) fn uri(&self) -> &Uri {
-        self.base.uri()
     }
 
     fn target(&self) -> &str {
@@ -88,8 +88,9 @@ impl Attempts {
         request
     }
 
-    /// Notes the 101.
-    pub(crate) fn accepted(&self, response: &Response<()>) {
+    /// Notes the 101, and puts the URL connected to in its extensions.
+    pub(crate) fn accepted(&self, response: &mut Response<()>) {
+        response.extensions_mut().insert(self.base.uri().clone());
         #[cfg(feature = "cookies")]
         if let Some(jar) = &self.jar {
             jar.store(self.base.uri(), response.headers());
@@ -116,6 +117,10 @@ impl Attempts {
         #[cfg(feature = "cookies")]
         if let Some(jar) = &self.jar {
             jar.store(self.base.uri(), headers);
+        }
+        if is_redirect(*status) && self.redirects_left > 0 {
+            let location = headers.get(LOCATION).and_then(|v| v.to_str().ok());
+            return self.redirect(location);
         }
         if *status != StatusCode::UNAUTHORIZED {
             return Err(error);
@@ -162,5 +167,124 @@ impl Attempts {
             Err(e) => e,
             Ok(()) => unreachable!("no attempt is left"),
         }
+    }
+
+    /// Follows a redirect to `location`: the next request goes there.
+    fn redirect(&mut self, location: Option<&str>) -> Result<()> {
+        let from = self.base.uri().clone();
+        let Some(location) = location else {
+            return Err(Error::Redirect(format!(
+                "{from}: a redirect without a Location"
+            )));
+        };
+        let to = resolve(&from, location).ok_or_else(|| {
+            Error::Redirect(format!(
+                "{from}: Location {location:?} is not a ws, wss, http or https URL"
+            ))
+        })?;
+        if from.scheme_str() == Some("wss") && to.scheme_str() == Some("ws") {
+            return Err(Error::Redirect(format!(
+                "{from} to {to}: from wss to ws refused"
+            )));
+        }
+        self.visited.push(from.clone());
+        if self.visited.contains(&to) {
+            return Err(Error::Redirect(format!("{to}: a redirect loop")));
+        }
+        self.redirects_left -= 1;
+        if origin(&from) != origin(&to) {
+            // Nothing meant for the first server goes to another.
+            let headers = self.base.headers_mut();
+            headers.remove(AUTHORIZATION);
+            headers.remove(COOKIE);
+            self.auth = ClientAuth::default();
+        }
+        self.next = None;
+        self.made = 0;
+        tracing::debug!(%from, %to, "following a redirect");
+        *self.base.uri_mut() = to;
+        if !self.base.headers().contains_key(AUTHORIZATION) {
+            self.next = self
+                .auth
+                .first("GET", self.target(), self.secure())
+                .map(|a| (a.authorization, a.scheme));
+        }
+        Ok(())
+    }
+}
+
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// `location` resolved against `base`, with `http` as `ws` and `https` as `wss`.
+fn resolve(base: &Uri, location: &str) -> Option<Uri> {
+    let absolute = if location.contains("://") {
+        location.to_owned()
+    } else if location.starts_with("//") {
+        format!("{}:{location}", base.scheme_str()?)
+    } else if location.starts_with('/') {
+        format!("{}://{}{location}", base.scheme_str()?, base.authority()?)
+    } else {
+        // Relative to the base path's directory.
+        let path = base.path();
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        format!(
+            "{}://{}{dir}{location}",
+            base.scheme_str()?,
+            base.authority()?
+        )
+    };
+    let (scheme, rest) = absolute.split_once("://")?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        _ => return None,
+    };
+    let uri: Uri = format!("{scheme}://{rest}").parse().ok()?;
+    uri.host().filter(|h| !h.is_empty())?;
+    Some(uri)
+}
+
+/// Scheme, host and port.
+fn origin(uri: &Uri) -> (Option<&str>, Option<&str>, Option<u16>) {
+    let default = if uri.scheme_str() == Some("wss") {
+        443
+    } else {
+        80
+    };
+    (
+        uri.scheme_str(),
+        uri.host(),
+        Some(uri.port_u16().unwrap_or(default)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_and_schemes_map() {
+        let base: Uri = "ws://a.test:9000/chat/room?x=1".parse().unwrap();
+        let r = |l: &str| resolve(&base, l).map(|u| u.to_string());
+        assert_eq!(r("/other").as_deref(), Some("ws://a.test:9000/other"));
+        assert_eq!(
+            r("next?y=2").as_deref(),
+            Some("ws://a.test:9000/chat/next?y=2")
+        );
+        assert_eq!(r("https://b.test/x").as_deref(), Some("wss://b.test/x"));
+        assert_eq!(r("http://b.test/x").as_deref(), Some("ws://b.test/x"));
+        assert_eq!(r("//c.test/y").as_deref(), Some("ws://c.test/y"));
+        assert_eq!(r("ftp://b.test/"), None);
+        assert_eq!(r("http:///nohost"), None);
+    }
+
+    #[test]
+    fn origins() {
+        let same = |a: &str, b: &str| origin(&a.parse().unwrap()) == origin(&b.parse().unwrap());
+        assert!(same("ws://a.test/", "ws://a.test:80/x"));
+        assert!(!same("ws://a.test/", "wss://a.test/"));
+        assert!(!same("ws://a.test/", "ws://a.test:81/"));
     }
 }

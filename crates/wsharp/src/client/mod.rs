@@ -3,9 +3,11 @@
 mod attempts;
 #[cfg(feature = "cookies")]
 mod cookie_jar;
+mod proxy;
 
 #[cfg(feature = "cookies")]
 pub use cookie_jar::CookieJar;
+pub use proxy::{Proxy, ProxyError, ProxyFailure, ProxyKind, ProxySettings};
 
 pub(crate) use attempts::Attempts;
 
@@ -54,6 +56,10 @@ pub struct ClientBuilder {
     origin: Option<String>,
     cookies: Vec<(String, String)>,
     pub(crate) auth: ClientAuth,
+    /// Where connections go; an invalid proxy URL is reported by `connect`.
+    pub(crate) proxies: std::result::Result<ProxySettings, String>,
+    /// Redirects followed at most; 0 follows none.
+    pub(crate) max_redirects: usize,
     #[cfg(feature = "cookies")]
     pub(crate) cookie_jar: Option<std::sync::Arc<CookieJar>>,
     pub(crate) config: Config,
@@ -72,6 +78,8 @@ impl ClientBuilder {
             origin: None,
             cookies: Vec::new(),
             auth: ClientAuth::default(),
+            proxies: Ok(ProxySettings::default()),
+            max_redirects: 0,
             #[cfg(feature = "cookies")]
             cookie_jar: None,
             config: Config::default(),
@@ -136,6 +144,47 @@ impl ClientBuilder {
     /// is logged each time. Default `false`.
     pub fn preauthenticate(mut self, on: bool) -> Self {
         self.auth.set_preemptive(on);
+        self
+    }
+
+    /// Connects through the proxy at `url`: `http://[user:password@]host:port` (a tunnel with
+    /// `CONNECT`; `wss://` runs TLS inside it, verified for the server, never the proxy),
+    /// `socks5://` or `socks5h://` (the proxy resolves the server's name). Without it the
+    /// environment decides ([`ProxySettings::from_env`]); an invalid URL makes
+    /// [`connect`](Self::connect) fail.
+    ///
+    /// ```no_run
+    /// # async fn run() -> wsharp::Result<()> {
+    /// let ws = wsharp::ClientBuilder::new("wss://example.com/chat")
+    ///     .proxy("http://nobita:sekret@127.0.0.1:3128")
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy(mut self, url: &str) -> Self {
+        self.proxies = Proxy::parse(url)
+            .map(ProxySettings::all)
+            .map_err(|e| e.to_string());
+        self
+    }
+
+    /// Where connections go: [`ProxySettings::from_env`] (the default),
+    /// [`none`](ProxySettings::none), one proxy for all, or rules from other variables.
+    pub fn proxy_settings(mut self, settings: ProxySettings) -> Self {
+        self.proxies = Ok(settings);
+        self
+    }
+
+    /// Follows up to `max` redirects (301, 302, 303, 307, 308) of the upgrade request
+    /// (websocket-sharp's `EnableRedirection`); 0, the default, follows none. `Location` may be
+    /// relative; `http`/`https` there mean `ws`/`wss`; a redirect from `wss` to `ws` is refused,
+    /// and so is a loop. When the origin changes, credentials, the `Authorization` header and
+    /// the builder's cookies are dropped (a cookie jar sends what matches the new origin). The
+    /// URL finally connected to is in the response's extensions as an [`http::Uri`]
+    /// ([`connect_with_response`](Self::connect_with_response)). The proxy is chosen again
+    /// for each URL.
+    pub fn follow_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = max;
         self
     }
 
@@ -318,13 +367,20 @@ impl ClientBuilder {
     /// As [`connect`](Self::connect).
     pub async fn connect_with_response(self) -> Result<(WebSocket<Transport>, Response<()>)> {
         let mut attempts = Attempts::new(&self)?;
-        let (host, port) = host_port(attempts.uri());
+        let proxies = self.proxy_settings_checked()?;
         let deadline = Instant::now() + self.config.handshake_timeout;
         let work = async {
             loop {
                 let request = attempts.request();
-                let tcp = TcpStream::connect((host.as_str(), port)).await?;
-                tcp.set_nodelay(true)?;
+                let (host, port) = host_port(request.uri());
+                let tcp = match proxies.resolve(request.uri()) {
+                    Some(proxy) => proxy.connect(&host, port, &self.config.limits).await?,
+                    None => {
+                        let tcp = TcpStream::connect((host.as_str(), port)).await?;
+                        tcp.set_nodelay(true)?;
+                        tcp
+                    }
+                };
                 let transport = match request.uri().scheme_str() {
                     #[cfg(feature = "tls")]
                     Some("wss") => {
@@ -342,8 +398,8 @@ impl ClientBuilder {
                 )
                 .await;
                 match result {
-                    Ok((ws, response)) => {
-                        attempts.accepted(&response);
+                    Ok((ws, mut response)) => {
+                        attempts.accepted(&mut response);
                         return Ok((ws, response));
                     }
                     Err(e) => attempts.refused(e)?,
@@ -353,6 +409,11 @@ impl ClientBuilder {
         tokio::time::timeout_at(deadline, work)
             .await
             .map_err(|_| Error::HandshakeTimeout)?
+    }
+
+    /// The proxy settings, or the error for an invalid proxy URL.
+    pub(crate) fn proxy_settings_checked(&self) -> Result<ProxySettings> {
+        self.proxies.clone().map_err(Error::InvalidUrl)
     }
 
     /// The credentials in the URL's user-info, percent-decoded.
@@ -388,8 +449,8 @@ impl ClientBuilder {
         .await
         .map_err(|_| Error::HandshakeTimeout)?;
         match result {
-            Ok((ws, response)) => {
-                attempts.accepted(&response);
+            Ok((ws, mut response)) => {
+                attempts.accepted(&mut response);
                 Ok(ws)
             }
             Err(e) => Err(attempts.single_refusal(e)),
