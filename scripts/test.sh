@@ -25,11 +25,15 @@ export WSHARP_CHROMIUM=/usr/bin/chromium
 # benchmark servers' instructions; Node.js runs the `ws` peer of the benchmark suite.
 # openssl s_client is a TLS peer of the wss tests; socat relays the Autobahn runner's plain
 # connections to and from wsharp's TLS server and client; lighttpd is the Digest-authenticating
-# reverse proxy in front of wsharp's echo server in the authentication tests.
-for tool in tmux curl valgrind openssl socat lighttpd; do
+# reverse proxy in front of wsharp's echo server in the authentication tests. Squid (with its
+# Basic and Digest helpers) is the HTTP CONNECT proxy and microsocks the SOCKS5 proxy of the
+# proxy tests, which start their own instances on free loopback ports.
+for tool in tmux curl valgrind openssl socat lighttpd squid microsocks; do
   if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
     echo "installing $tool"
     apt_install "$tool" >/dev/null
+    # Squid's package starts the stock daemon (port 3128) where policy-rc.d allows it: stop it.
+    if [ "$tool" = squid ]; then service squid stop >/dev/null 2>&1 || true; fi
   fi
 done
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -74,6 +74,23 @@ pub(crate) struct ConnectArgs {
     /// Basic), `digest`, or `basic` (sent with the first request, as curl --basic does).
     #[arg(long, value_enum, default_value_t = AuthArg::Any, value_name = "SCHEME")]
     auth: AuthArg,
+    /// Connect through this proxy: http://[user:pass@]host:port (CONNECT), socks5:// or
+    /// socks5h://. Without it, the environment's (https_proxy for wss, http_proxy for ws,
+    /// all_proxy, no_proxy).
+    #[arg(long, value_name = "URL", conflicts_with = "no_proxy")]
+    proxy: Option<String>,
+    /// Ignore the environment's proxies.
+    #[arg(long)]
+    no_proxy: bool,
+    /// The proxy's user, `USER[:PASS]` (the password as for --user, from WSHARP_PROXY_PASSWORD).
+    #[arg(long, value_name = "USER[:PASS]")]
+    proxy_user: Option<String>,
+    /// Follow redirects of the upgrade (301, 302, 303, 307, 308).
+    #[arg(short = 'L', long)]
+    location: bool,
+    /// Most redirects followed with --location.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    max_redirs: usize,
     /// A cookie to send, `name=value` (repeatable).
     #[arg(long = "cookie", value_name = "NAME=VALUE")]
     cookies: Vec<String>,
@@ -100,11 +117,11 @@ pub(crate) enum AuthArg {
 
 /// The user and password of `--user USER[:PASS]`: the password after the first `:`, else
 /// from WSHARP_PASSWORD, else asked for on the terminal.
-fn credentials(user: &str) -> Result<(String, String), Failure> {
+fn credentials(user: &str, variable: &str) -> Result<(String, String), Failure> {
     if let Some((user, password)) = user.split_once(':') {
         return Ok((user.to_owned(), password.to_owned()));
     }
-    if let Ok(password) = std::env::var("WSHARP_PASSWORD") {
+    if let Ok(password) = std::env::var(variable) {
         return Ok((user.to_owned(), password));
     }
     if std::io::stdin().is_terminal() || std::io::stderr().is_terminal() {
@@ -114,10 +131,34 @@ fn credentials(user: &str) -> Result<(String, String), Failure> {
     }
     Err(Failure::new(
         code::USAGE,
-        format!(
-            "--user {user}: no password (give USER:PASS, set WSHARP_PASSWORD, or run on a terminal)"
-        ),
+        format!("{user}: no password (give USER:PASS, set {variable}, or run on a terminal)"),
     ))
+}
+
+/// The proxies the options ask for: `--proxy` (with `--proxy-user`), none with `--no-proxy`,
+/// else the environment's.
+fn proxy_settings(args: &ConnectArgs) -> Result<wsharp::ProxySettings, Failure> {
+    if args.no_proxy {
+        return Ok(wsharp::ProxySettings::none());
+    }
+    let proxy = match (&args.proxy, &args.proxy_user) {
+        (None, None) => return Ok(wsharp::ProxySettings::from_env()),
+        (Some(url), _) => url.clone(),
+        (None, Some(_)) => {
+            // --proxy-user for the environment's proxy.
+            let Some(proxy) = wsharp::ProxySettings::from_env().proxy_for(&args.url) else {
+                return Err(Failure::new(code::USAGE, "--proxy-user without a proxy"));
+            };
+            proxy.to_string()
+        }
+    };
+    let mut proxy =
+        wsharp::Proxy::parse(&proxy).map_err(|e| Failure::new(code::USAGE, e.to_string()))?;
+    if let Some(user) = &args.proxy_user {
+        let (user, password) = credentials(user, "WSHARP_PROXY_PASSWORD")?;
+        proxy = proxy.credentials(user, password);
+    }
+    Ok(wsharp::ProxySettings::all(proxy))
 }
 
 /// The TLS settings the options ask for (used for wss:// URLs). Files are read here, so that
@@ -171,7 +212,7 @@ async fn session(args: ConnectArgs) -> Result<(), Failure> {
     }
     builder = builder.tls(client_tls(&args).map_err(|e| Failure::tls_setup(&e))?);
     if let Some(user) = &args.user {
-        let (user, password) = credentials(user)?;
+        let (user, password) = credentials(user, "WSHARP_PASSWORD")?;
         builder = builder
             .credentials(user, password)
             .auth_scheme(match args.auth {
@@ -180,6 +221,10 @@ async fn session(args: ConnectArgs) -> Result<(), Failure> {
                 AuthArg::Digest => wsharp::auth::AuthScheme::Digest,
             });
         builder = builder.preauthenticate(args.auth == AuthArg::Basic);
+    }
+    builder = builder.proxy_settings(proxy_settings(&args)?);
+    if args.location {
+        builder = builder.follow_redirects(args.max_redirs);
     }
     for cookie in &args.cookies {
         let (name, value) = cookie.split_once('=').ok_or_else(|| {

@@ -40,10 +40,10 @@ Exit codes:
   3   the server closed with an error code
   4   connection lost (no close handshake, close timeout, I/O error)
   5   the server broke the protocol (we closed with its code)
-  10  server unreachable (name, refused, unreachable)
+  10  server or proxy unreachable (name, refused, unreachable)
   11  TLS failed (untrusted, expired or misnamed certificate, handshake, TLS files)
-  12  authentication required (401, 407)
-  13  upgrade refused or answered wrongly
+  12  authentication failed (401, or 407 from the proxy)
+  13  upgrade or tunnel refused, answered wrongly, or a redirect not followed
   14  handshake timed out"
     };
 }
@@ -75,6 +75,15 @@ impl Failure {
             }
             Error::Io(e) => (code::UNREACHABLE, format!("cannot connect: {e}")),
             Error::Auth(e) => (code::AUTH, format!("authentication failed: {e}")),
+            Error::Proxy(e) => {
+                let code = match &e.failure {
+                    wsharp::ProxyFailure::Unreachable(_) => code::UNREACHABLE,
+                    wsharp::ProxyFailure::Auth(_) => code::AUTH,
+                    _ => code::REFUSED,
+                };
+                (code, e.to_string())
+            }
+            Error::Redirect(e) => (code::REFUSED, format!("redirect not followed: {e}")),
             Error::Handshake(HandshakeError::UnexpectedStatus { status, .. }) => {
                 let code = match status.as_u16() {
                     401 | 407 => code::AUTH,

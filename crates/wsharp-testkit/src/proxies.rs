@@ -89,6 +89,17 @@ impl Squid {
     /// When Squid or its helpers are not installed, or it is not ready within [`LIMIT`].
     pub fn start_with_extra(auth: SquidAuth, extra: &str) -> Self {
         installed(SQUID, "squid");
+        if matches!(auth, SquidAuth::Basic { .. } | SquidAuth::Both { .. }) {
+            installed(BASIC_HELPER, "squid");
+        }
+        if matches!(auth, SquidAuth::Digest { .. } | SquidAuth::Both { .. }) {
+            installed(DIGEST_HELPER, "squid");
+        }
+        retrying("Squid", || Self::launch(&auth, extra))
+    }
+
+    /// Starts Squid on a fresh port, in a fresh directory.
+    fn launch(auth: &SquidAuth, extra: &str) -> Result<Self, String> {
         let dir = TempDir::new("wsharp-squid");
         let port = free_port();
         let mut config = format!(
@@ -107,14 +118,13 @@ impl Squid {
              visible_hostname wsharp-test\n",
             d = dir.path().display()
         );
-        let (basic, digest) = match &auth {
+        let (basic, digest) = match auth {
             SquidAuth::None => (None, None),
             SquidAuth::Basic { user, password } => (Some((user, password)), None),
             SquidAuth::Digest { user, password } => (None, Some((user, password))),
             SquidAuth::Both { user, password } => (Some((user, password)), Some((user, password))),
         };
         if let Some((user, password)) = basic {
-            installed(BASIC_HELPER, "squid");
             let file = dir.path().join("basic.passwd");
             write(&file, &format!("{user}:{}\n", apr1(password)));
             config += &format!(
@@ -125,7 +135,6 @@ impl Squid {
             );
         }
         if let Some((user, password)) = digest {
-            installed(DIGEST_HELPER, "squid");
             let file = dir.path().join("digest.passwd");
             write(&file, &format!("{user}:{password}\n"));
             config += &format!(
@@ -137,7 +146,7 @@ impl Squid {
         }
         config += extra;
         config += "\n";
-        config += if auth == SquidAuth::None {
+        config += if *auth == SquidAuth::None {
             "http_access allow all\n"
         } else {
             "acl authed proxy_auth REQUIRED\nhttp_access allow authed\nhttp_access deny all\n"
@@ -171,8 +180,8 @@ impl Squid {
             name,
             dir,
         };
-        squid.wait_until_ready();
-        squid
+        squid.wait_until_ready()?;
+        Ok(squid)
     }
 
     /// The port it listens on, on 127.0.0.1.
@@ -212,7 +221,7 @@ impl Squid {
     }
 
     /// Polls `cache.log` for the line that says the port is open.
-    fn wait_until_ready(&mut self) {
+    fn wait_until_ready(&mut self) -> Result<(), String> {
         let ready = format!("local=127.0.0.1:{} ", self.port);
         let dir = self.dir.path().to_owned();
         let log = |file| fs::read_to_string(dir.join(file)).unwrap_or_default();
@@ -227,8 +236,9 @@ impl Squid {
                 matches!(child.try_wait(), Ok(Some(_))).then_some(false)
             }
         });
-        if started != Some(true) {
-            panic!(
+        match started {
+            Some(true) => Ok(()),
+            _ => Err(format!(
                 "Squid did not start on 127.0.0.1:{} within {LIMIT:?} ({}); cache.log:\n{}\noutput:\n{}",
                 self.port,
                 if started.is_some() {
@@ -238,7 +248,7 @@ impl Squid {
                 },
                 log("cache.log"),
                 log("squid.out")
-            );
+            )),
         }
     }
 }
@@ -288,6 +298,11 @@ impl Socks5 {
     /// When microsocks is not installed, or it is not ready within [`LIMIT`].
     pub fn start(auth: Option<(&str, &str)>) -> Self {
         installed(MICROSOCKS, "microsocks");
+        retrying("microsocks", || Self::launch(auth))
+    }
+
+    /// Starts microsocks on a fresh port.
+    fn launch(auth: Option<(&str, &str)>) -> Result<Self, String> {
         let dir = TempDir::new("wsharp-socks5");
         let port = free_port();
         let out = File::create(dir.path().join("microsocks.out")).expect("microsocks.out");
@@ -313,7 +328,7 @@ impl Socks5 {
             }
         });
         if ready != Some(true) {
-            panic!(
+            return Err(format!(
                 "microsocks did not start on 127.0.0.1:{port} within {LIMIT:?} ({}); output:\n{}",
                 if ready.is_some() {
                     "it exited"
@@ -321,13 +336,13 @@ impl Socks5 {
                     "timed out"
                 },
                 fs::read_to_string(dir.path().join("microsocks.out")).unwrap_or_default()
-            );
+            ));
         }
-        Self {
+        Ok(Self {
             _child: child,
             port,
             _dir: dir,
-        }
+        })
     }
 
     /// The port it listens on, on 127.0.0.1.
@@ -339,6 +354,20 @@ impl Socks5 {
     pub fn addr(&self) -> SocketAddr {
         (Ipv4Addr::LOCALHOST, self.port).into()
     }
+}
+
+/// Runs `launch` until it starts a proxy: again, on a fresh port, when another process took
+/// the port chosen (at most three times); a failure of any other kind fails the test at once.
+fn retrying<T>(what: &str, mut launch: impl FnMut() -> Result<T, String>) -> T {
+    let mut failure = String::new();
+    for _ in 0..3 {
+        match launch() {
+            Ok(proxy) => return proxy,
+            Err(e) if e.contains("Address already in use") => failure = e,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("{what} found no free port in three attempts; the last: {failure}")
 }
 
 /// Fails the test when `path` does not exist, naming the Debian package that has it.

@@ -25,6 +25,7 @@ pub(crate) struct Attempts {
     made: u8,
     /// Redirects left to follow, and the URLs visited (loops).
     redirects_left: usize,
+    max_redirects: usize,
     visited: Vec<Uri>,
     #[cfg(feature = "cookies")]
     jar: Option<std::sync::Arc<super::CookieJar>>,
@@ -50,6 +51,7 @@ impl Attempts {
             sent: None,
             made: 0,
             redirects_left: builder.max_redirects,
+            max_redirects: builder.max_redirects,
             visited: Vec::new(),
             #[cfg(feature = "cookies")]
             jar: builder.cookie_jar.clone(),
@@ -118,7 +120,14 @@ impl Attempts {
         if let Some(jar) = &self.jar {
             jar.store(self.base.uri(), headers);
         }
-        if is_redirect(*status) && self.redirects_left > 0 {
+        if is_redirect(*status) && self.max_redirects > 0 {
+            if self.redirects_left == 0 {
+                return Err(Error::Redirect(format!(
+                    "{}: more than {} redirects",
+                    self.base.uri(),
+                    self.max_redirects
+                )));
+            }
             let location = headers.get(LOCATION).and_then(|v| v.to_str().ok());
             return self.redirect(location);
         }

@@ -13,6 +13,8 @@ mod framework_wire;
 mod http_limits;
 mod interop_node;
 mod interop_python;
+#[cfg(feature = "tls")]
+mod redirect;
 mod server_handshake;
 mod shutdown;
 #[cfg(feature = "tls")]
