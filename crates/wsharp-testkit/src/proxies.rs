@@ -62,7 +62,8 @@ pub enum SquidAuth {
 }
 
 /// A Squid listening on 127.0.0.1 that tunnels `CONNECT` to any host and port, run as
-/// `nobody` when the tests run as root. Stopped with SIGTERM when dropped.
+/// `nobody` when the tests run as root. Stopped with SIGTERM when dropped, which takes Squid
+/// one to two seconds whatever its `shutdown_lifetime`.
 #[derive(Debug)]
 pub struct Squid {
     child: Child,

@@ -14,6 +14,8 @@ mod http_limits;
 mod interop_node;
 mod interop_python;
 #[cfg(feature = "tls")]
+mod proxy;
+#[cfg(feature = "tls")]
 mod redirect;
 mod server_handshake;
 mod shutdown;
