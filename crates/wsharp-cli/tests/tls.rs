@@ -6,28 +6,11 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Reap, connect, connect_until, python, start};
-use wsharp_testkit::certs::{Pair, TestPki};
+use common::{Reap, connect, connect_until, python, start, tls_echo};
+use wsharp_testkit::certs::TestPki;
 use wsharp_testkit::peers::{spawn_reporting_port, spawn_with_log, wait_for_line};
 
 const WSHARP: &str = env!("CARGO_BIN_EXE_wsharp");
-
-/// `wsharp echo` over TLS with `pair`, plus `extra` options; returns it and its port.
-fn tls_echo(pair: &Pair, extra: &[&str]) -> (Reap, u16) {
-    let cert = pair.cert_file.to_str().unwrap();
-    let key = pair.key_file.to_str().unwrap();
-    let mut args = vec![
-        "echo",
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert,
-        "--tls-key",
-        key,
-    ];
-    args.extend_from_slice(extra);
-    start(&args, "wss://127.0.0.1:")
-}
 
 #[test]
 fn connect_over_wss_and_each_tls_failure_exits_11() {

@@ -89,3 +89,20 @@ fn run_connect(
         String::from_utf8_lossy(&done.stderr).into_owned(),
     )
 }
+
+/// `wsharp echo` over TLS with `pair`, plus `extra` options; returns it and its port.
+pub fn tls_echo(pair: &wsharp_testkit::certs::Pair, extra: &[&str]) -> (Reap, u16) {
+    let cert = pair.cert_file.to_str().unwrap();
+    let key = pair.key_file.to_str().unwrap();
+    let mut args = vec![
+        "echo",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+    ];
+    args.extend_from_slice(extra);
+    start(&args, "wss://127.0.0.1:")
+}
