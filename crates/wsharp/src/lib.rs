@@ -113,6 +113,11 @@ pub use wsharp_proto as proto;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExamples;
 
+/// The examples of `docs/proxy.md`, compiled as doctests.
+#[cfg(all(doctest, feature = "client"))]
+#[doc = include_str!("../../../docs/proxy.md")]
+pub struct ProxyDocExamples;
+
 /// The examples of `docs/auth.md`, compiled as doctests.
 #[cfg(all(doctest, feature = "cookies", feature = "http-server"))]
 #[doc = include_str!("../../../docs/auth.md")]
