@@ -8,8 +8,13 @@ use hyper_util::client::proxy::matcher::Matcher;
 
 use super::Proxy;
 
-/// The environment's proxy rules, read once.
-pub(super) struct Rules(Matcher);
+/// The environment's proxy rules, read once: hyper-util's matcher, and the `no_proxy` entries
+/// with a port, which it does not match (`host:port` bypasses only that port, as Python's
+/// `proxy_bypass` does).
+pub(super) struct Rules {
+    matcher: Matcher,
+    with_port: Vec<(Matcher, u16)>,
+}
 
 impl Rules {
     /// Reads the variables through `lookup`: lower case first, then upper case (an empty value
@@ -36,10 +41,24 @@ impl Rules {
         if let Some(v) = first(&["all_proxy", "ALL_PROXY"]) {
             builder = builder.all(v);
         }
+        let mut with_port = Vec::new();
         if let Some(v) = first(&["no_proxy", "NO_PROXY"]) {
-            builder = builder.no(v);
+            let (ported, plain): (Vec<&str>, Vec<&str>) = v
+                .split(',')
+                .map(str::trim)
+                .partition(|e| port_entry(e).is_some());
+            for entry in ported {
+                let (host, port) = port_entry(entry).expect("partitioned");
+                // A matcher that intercepts everything but `host`.
+                let one = Matcher::builder().all("http://0.0.0.0:9").no(host).build();
+                with_port.push((one, port));
+            }
+            builder = builder.no(plain.join(","));
         }
-        Self(builder.build())
+        Self {
+            matcher: builder.build(),
+            with_port,
+        }
     }
 
     /// The proxy for `uri` (`ws` counts as `http`, `wss` as `https`).
@@ -52,7 +71,17 @@ impl Rules {
         let host = uri.host()?;
         let port = uri.port().map(|p| format!(":{p}")).unwrap_or_default();
         let mapped: Uri = format!("{scheme}://{host}{port}/").parse().ok()?;
-        let intercept = self.0.intercept(&mapped)?;
+        let target_port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        if self
+            .with_port
+            .iter()
+            .any(|(m, p)| *p == target_port && m.intercept(&mapped).is_none())
+        {
+            return None;
+        }
+        let intercept = self.matcher.intercept(&mapped)?;
         let proxy = match Proxy::parse(&intercept.uri().to_string()) {
             Ok(p) => p,
             Err(e) => {
@@ -78,6 +107,19 @@ impl Rules {
             None => proxy,
         })
     }
+}
+
+/// `host:port` or `[v6]:port` as a `no_proxy` entry with a port.
+fn port_entry(entry: &str) -> Option<(&str, u16)> {
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (host, port) = rest.split_once("]:")?;
+        return Some((host, port.parse().ok()?));
+    }
+    let (host, port) = entry.rsplit_once(':')?;
+    if host.contains(':') || host.contains('/') {
+        return None;
+    }
+    Some((host, port.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -122,6 +164,22 @@ mod tests {
         );
         assert_eq!(proxy(&r, "ws://10.1.2.3:9000/"), None);
         assert_eq!(proxy(&r, "ws://[::1]:9000/"), None);
+        let ports = rules(&[
+            ("all_proxy", "http://p:1"),
+            ("no_proxy", "a.test:9000, [::1]:81"),
+        ]);
+        assert_eq!(proxy(&ports, "ws://a.test:9000/"), None);
+        assert_eq!(proxy(&ports, "ws://www.a.test:9000/"), None);
+        assert_eq!(
+            proxy(&ports, "ws://a.test:9001/").as_deref(),
+            Some("http://p:1")
+        );
+        assert_eq!(proxy(&ports, "ws://a.test/").as_deref(), Some("http://p:1"));
+        assert_eq!(proxy(&ports, "ws://[::1]:81/"), None);
+        assert_eq!(
+            proxy(&ports, "ws://[::1]:82/").as_deref(),
+            Some("http://p:1")
+        );
         let star = rules(&[("all_proxy", "socks5h://s:1080"), ("no_proxy", "*")]);
         assert_eq!(proxy(&star, "ws://a.test/"), None);
     }

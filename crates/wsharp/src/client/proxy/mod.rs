@@ -169,7 +169,8 @@ impl ProxySettings {
     /// `all_proxy`, `https_proxy` for `wss://`, `http_proxy` for `ws://`, lower case first, then
     /// the upper-case names (`HTTP_PROXY` is ignored when `REQUEST_METHOD` is set: a CGI
     /// program's environment holds the request's headers), and `no_proxy`: host names (`a.b`
-    /// and `.a.b` both match `a.b` and its subdomains), `*`, IP addresses and CIDR ranges.
+    /// and `.a.b` both match `a.b` and its subdomains), `*`, IP addresses, CIDR ranges, and
+    /// `host:port` entries for one port.
     pub fn from_env() -> Self {
         Self(Choice::FromEnv)
     }
