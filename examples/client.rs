@@ -19,8 +19,8 @@ async fn main() -> wsharp::Result<()> {
     let printer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             match msg {
-                Ok(Message::Text(t)) => println!("{t}"),
-                Ok(Message::Binary(b)) => println!("<{} bytes>", b.len()),
+                Ok(m) if m.is_text() => println!("{}", m.as_text().unwrap_or_default()),
+                Ok(m) if m.is_binary() => println!("<{} bytes>", m.len()),
                 Ok(Message::Close(frame)) => println!("closed: {frame:?}"),
                 Ok(_) => {}
                 Err(e) => eprintln!("error: {e}"),

@@ -160,6 +160,88 @@ impl Message {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether this is a text message (websocket-sharp's `IsText`).
+    pub fn is_text(&self) -> bool {
+        matches!(self, Self::Text(_))
+    }
+
+    /// Whether this is a binary message (websocket-sharp's `IsBinary`).
+    pub fn is_binary(&self) -> bool {
+        matches!(self, Self::Binary(_))
+    }
+
+    /// Whether this is a ping (websocket-sharp's `IsPing`).
+    pub fn is_ping(&self) -> bool {
+        matches!(self, Self::Ping(_))
+    }
+
+    /// Whether this is a pong.
+    pub fn is_pong(&self) -> bool {
+        matches!(self, Self::Pong(_))
+    }
+
+    /// Whether this is a close frame.
+    pub fn is_close(&self) -> bool {
+        matches!(self, Self::Close(_))
+    }
+
+    /// The text of a text message (websocket-sharp's `Data`); `None` for the other kinds.
+    ///
+    /// ```
+    /// use wsharp_proto::Message;
+    /// assert_eq!(Message::text("héllo").as_text(), Some("héllo"));
+    /// assert_eq!(Message::binary(vec![104, 105]).as_text(), None);
+    /// ```
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Text(t) => Some(t.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The payload's bytes (websocket-sharp's `RawData`): the text's UTF-8, the binary data, a
+    /// ping's or pong's payload, or a close frame's reason.
+    ///
+    /// ```
+    /// use wsharp_proto::Message;
+    /// assert_eq!(Message::text("hi").as_bytes(), b"hi");
+    /// assert_eq!(Message::binary(vec![0, 255]).as_bytes(), [0, 255]);
+    /// ```
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Text(t) => t.as_bytes(),
+            Self::Binary(b) | Self::Ping(b) | Self::Pong(b) => b,
+            Self::Close(c) => c.as_ref().map_or(&[][..], |c| c.reason.as_bytes()),
+        }
+    }
+
+    /// The payload's bytes, owned, without copying (as [`as_bytes`](Self::as_bytes)).
+    pub fn into_data(self) -> Bytes {
+        match self {
+            Self::Text(t) => t.into_bytes(),
+            Self::Binary(b) | Self::Ping(b) | Self::Pong(b) => b,
+            Self::Close(c) => c.map_or_else(Bytes::new, |c| c.reason.into_bytes()),
+        }
+    }
+
+    /// The text of a text message, owned, without copying; any other message back as it was.
+    ///
+    /// ```
+    /// use wsharp_proto::Message;
+    /// let text = Message::text("hi").into_text().unwrap();
+    /// assert_eq!(text, "hi");
+    /// assert!(Message::binary(vec![104, 105]).into_text().is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// The message itself when it is not text.
+    pub fn into_text(self) -> Result<Utf8Bytes, Self> {
+        match self {
+            Self::Text(t) => Ok(t),
+            other => Err(other),
+        }
+    }
 }
 
 impl From<String> for Message {
@@ -183,5 +265,46 @@ impl From<Vec<u8>> for Message {
 impl From<Bytes> for Message {
     fn from(b: Bytes) -> Self {
         Self::Binary(b)
+    }
+}
+
+#[cfg(test)]
+mod readers {
+    use super::*;
+    use crate::CloseCode;
+
+    #[test]
+    fn every_kind_answers_its_own_questions() {
+        let all = [
+            Message::text("t"),
+            Message::binary(vec![1]),
+            Message::Ping(Bytes::from_static(b"p")),
+            Message::Pong(Bytes::from_static(b"q")),
+            Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "bye").unwrap())),
+        ];
+        let kinds: Vec<[bool; 5]> = all
+            .iter()
+            .map(|m| {
+                [
+                    m.is_text(),
+                    m.is_binary(),
+                    m.is_ping(),
+                    m.is_pong(),
+                    m.is_close(),
+                ]
+            })
+            .collect();
+        for (i, k) in kinds.iter().enumerate() {
+            assert_eq!(k.iter().filter(|b| **b).count(), 1);
+            assert!(k[i]);
+        }
+        let bytes: Vec<&[u8]> = all.iter().map(Message::as_bytes).collect();
+        assert_eq!(bytes, [&b"t"[..], b"\x01", b"p", b"q", b"bye"]);
+        let data: Vec<Bytes> = all.iter().cloned().map(Message::into_data).collect();
+        assert_eq!(data[4], "bye");
+        assert_eq!(Message::Close(None).as_bytes(), b"");
+        assert_eq!(all[0].as_text(), Some("t"));
+        assert!(all[1..].iter().all(|m| m.as_text().is_none()));
+        assert_eq!(all[2].clone().into_text(), Err(all[2].clone()));
     }
 }
