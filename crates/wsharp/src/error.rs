@@ -55,6 +55,9 @@ pub enum Error {
     /// A message could not be sent: the connection is closing, or the message was refused.
     #[error("cannot send: {0}")]
     Send(#[from] SendError),
+    /// A ping's pong did not come back in the time given; the connection is still open.
+    #[error("no pong within {0:?}")]
+    PongTimeout(std::time::Duration),
     /// Nothing arrived within the time a blocking `recv_timeout` was given; the connection is
     /// still usable.
     #[error("timed out waiting for a message")]

@@ -70,9 +70,7 @@ impl Hub {
                         () = &mut stopped => break,
                         () = tokio::time::sleep(wait * 3) => {}
                     }
-                    let _ = sessions.broadping(bytes::Bytes::new());
-                    tokio::time::sleep(wait).await;
-                    sessions.sweep();
+                    sessions.sweep().await;
                 }
             });
         }

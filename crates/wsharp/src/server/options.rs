@@ -108,8 +108,9 @@ pub struct ServiceOptions {
     /// intervals. Sets the connection's [`Config::keepalive_interval`](wsharp_proto::Config);
     /// default none (the config's own setting applies).
     pub keepalive: Option<Duration>,
-    /// websocket-sharp's `KeepClean`: sweep sessions silent for longer than `wait_time`. Default
-    /// `false` here (keepalive does the same with pings).
+    /// websocket-sharp's `KeepClean`: every three wait times, ping every session and close those
+    /// whose pong does not come within `wait_time` ([`Sessions::sweep`](super::Sessions::sweep)).
+    /// Default `false` here (the keepalive does the same per connection).
     pub keep_clean: bool,
     /// How long a session may stay silent before a sweep counts it inactive (websocket-sharp's
     /// `WaitTime`). Default 1 s.

@@ -235,6 +235,7 @@ impl Service {
             force_code: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
             commands: std::sync::Mutex::new(Some(commands)),
+            pong_waiters: std::sync::Mutex::new(Vec::new()),
             task: std::sync::OnceLock::new(),
         });
         self.sessions.insert(Session(inner.clone()));

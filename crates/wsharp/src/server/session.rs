@@ -55,6 +55,8 @@ pub(crate) struct SessionInner {
     pub(crate) force_waker: AtomicWaker,
     pub(crate) force_code: std::sync::Mutex<Option<CloseFrame>>,
     pub(crate) closed: AtomicBool,
+    /// Pings waiting for their pong: the payload and who waits.
+    pub(crate) pong_waiters: std::sync::Mutex<Vec<([u8; 8], tokio::sync::oneshot::Sender<()>)>>,
     /// The receiving end of `outgoing`, taken by the session's I/O task.
     pub(crate) commands: std::sync::Mutex<Option<mpsc::Receiver<Command>>>,
     /// Ends the session's task (a stop past its deadline).
@@ -66,6 +68,15 @@ impl SessionInner {
     pub(crate) fn touch(&self) {
         let ms = self.epoch.elapsed().as_millis() as u64;
         self.last_seen.store(ms, Ordering::Relaxed);
+    }
+
+    /// A pong arrived: wakes the ping waiting for this payload, if any.
+    pub(crate) fn pong(&self, payload: &[u8]) {
+        let mut waiters = self.pong_waiters.lock().expect("not poisoned");
+        if let Some(i) = waiters.iter().position(|(token, _)| token[..] == *payload) {
+            let (_, waiter) = waiters.swap_remove(i);
+            let _ = waiter.send(());
+        }
     }
 }
 
@@ -200,7 +211,50 @@ impl Session {
             .map_err(|_| closed())
     }
 
-    /// Sends a ping.
+    /// Pings the client and waits for its pong (websocket-sharp's `Ping()`): the round trip
+    /// time, or [`Error::PongTimeout`] after `timeout`. Each ping carries 8 random bytes, so
+    /// pings in flight at once are told apart. Messages go on meanwhile; called from the
+    /// session's own callback, the callback waits while the session keeps reading.
+    ///
+    /// # Errors
+    /// [`Error::PongTimeout`], or [`Error::Send`] once the session is closed.
+    pub async fn ping_and_wait(&self, timeout: std::time::Duration) -> Result<std::time::Duration> {
+        let token: [u8; 8] = rand::random();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0
+            .pong_waiters
+            .lock()
+            .expect("not poisoned")
+            .push((token, tx));
+        let started = Instant::now();
+        let answered = async {
+            self.send(Message::Ping(bytes::Bytes::copy_from_slice(&token)))
+                .await?;
+            rx.await.map_err(|_| closed())
+        };
+        let outcome = tokio::time::timeout(timeout, answered).await;
+        if !matches!(outcome, Ok(Ok(()))) {
+            self.0
+                .pong_waiters
+                .lock()
+                .expect("not poisoned")
+                .retain(|(t, _)| *t != token);
+        }
+        match outcome {
+            Ok(Ok(())) => Ok(started.elapsed()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::PongTimeout(timeout)),
+        }
+    }
+
+    /// Whether the client answers a ping within the service's wait time (websocket-sharp's
+    /// `IsAlive`, which pings too).
+    pub async fn is_alive(&self) -> bool {
+        let wait = self.0.sessions.wait_time();
+        self.ping_and_wait(wait).await.is_ok()
+    }
+
+    /// Sends a ping without waiting for its pong.
     ///
     /// # Errors
     /// [`Error::Send`] once the session is closed or for a payload over 125 bytes.

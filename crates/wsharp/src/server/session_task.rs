@@ -135,7 +135,15 @@ impl Driver {
                     // The activity time is noted once per batch of reads, not per message.
                     self.heard = true;
                     let event = match message {
-                        Ok(Message::Ping(_) | Message::Pong(_)) if !self.emit_on_ping => continue,
+                        Ok(Message::Pong(payload)) if !self.emit_on_ping => {
+                            self.inner.pong(&payload);
+                            continue;
+                        }
+                        Ok(Message::Ping(_)) if !self.emit_on_ping => continue,
+                        Ok(Message::Pong(payload)) => {
+                            self.inner.pong(&payload);
+                            HandlerEvent::Message(Message::Pong(payload))
+                        }
                         Ok(Message::Close(_)) => continue,
                         Ok(m) => HandlerEvent::Message(m),
                         Err(e) => HandlerEvent::Error(e),
@@ -289,6 +297,8 @@ pub(crate) async fn run<B: Behavior>(
             .unwrap_or_else(CloseStatus::abnormal);
         tracing::debug!(code = info.code.0, reason = %info.reason, "session closed");
         inner.closed.store(true, Ordering::Release);
+        // Pings still waiting learn that no pong will come.
+        inner.pong_waiters.lock().expect("not poisoned").clear();
         inner.sessions.remove(&inner.id);
         drop(driver);
         match outcome {

@@ -226,15 +226,59 @@ impl Sessions {
         }
     }
 
-    /// Closes the sessions silent for longer than the wait time (websocket-sharp's `Sweep`),
-    /// with 1001; returns how many.
-    pub fn sweep(&self) -> usize {
-        let inactive = self.inactive_ids();
-        for id in &inactive {
-            if let Some(s) = self.get(id) {
+    /// The wait time (websocket-sharp's `WaitTime`).
+    pub(crate) fn wait_time(&self) -> Duration {
+        *self.0.wait_time.read().expect("not poisoned")
+    }
+
+    /// Pings one session and waits for its pong (websocket-sharp's `PingTo`): the round trip
+    /// time.
+    ///
+    /// # Errors
+    /// [`Error::PongTimeout`] after `timeout`; [`Error::Send`] if there is no open session with
+    /// that id.
+    pub async fn ping_to(&self, id: &str, timeout: Duration) -> Result<Duration> {
+        match self.get(id) {
+            Some(s) => s.ping_and_wait(timeout).await,
+            None => Err(Error::Send(wsharp_proto::SendError::SendAfterClosing)),
+        }
+    }
+
+    /// Pings every session at once and waits up to `timeout` for the pongs (websocket-sharp's
+    /// `Broadping`): each session's id with its round trip time, or `None` if it did not answer.
+    ///
+    /// ```no_run
+    /// # async fn run(sessions: wsharp::server::Sessions) {
+    /// use std::time::Duration;
+    /// let answers = sessions.ping_all(Duration::from_secs(1)).await;
+    /// let silent = answers.values().filter(|rtt| rtt.is_none()).count();
+    /// # }
+    /// ```
+    pub async fn ping_all(&self, timeout: Duration) -> HashMap<String, Option<Duration>> {
+        let sessions = self.all();
+        let pings = sessions
+            .iter()
+            .map(|s| async move { (s.id().to_owned(), s.ping_and_wait(timeout).await.ok()) });
+        futures_util::future::join_all(pings)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Pings every session and closes, with 1001, those that do not answer within the wait
+    /// time (websocket-sharp's `Sweep`): sessions are judged by their pongs, so a client that
+    /// sends but never answers pings is swept too. Returns how many were closed.
+    pub async fn sweep(&self) -> usize {
+        let answers = self.ping_all(self.wait_time()).await;
+        let mut swept = 0;
+        for (id, rtt) in answers {
+            if rtt.is_none()
+                && let Some(s) = self.get(&id)
+            {
                 s.force_close(CloseFrame::new(CloseCode::GOING_AWAY, "inactive").ok());
+                swept += 1;
             }
         }
-        inactive.len()
+        swept
     }
 }

@@ -13,6 +13,7 @@ mod framework_wire;
 mod http_limits;
 mod interop_node;
 mod interop_python;
+mod pings;
 #[cfg(feature = "tls")]
 mod proxy;
 #[cfg(feature = "tls")]
