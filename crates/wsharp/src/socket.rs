@@ -1,5 +1,6 @@
 //! [`WebSocket`]: an open connection over any async byte stream, driving the sans-IO core.
 
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -115,7 +116,12 @@ pub struct WebSocket<S> {
     failure: Option<Box<Failure>>,
     /// Set while split: the halves' write wakers and the waker that wakes both.
     split: Option<(Arc<SplitWakers>, Waker)>,
+    /// Messages that arrived while [`ping_and_wait`](Self::ping_and_wait) waited, for `recv`.
+    held: Option<Box<VecDeque<Message>>>,
 }
+
+/// Messages held while a ping waits for its pong, at most; past them it stops reading.
+const MAX_HELD: usize = 64;
 
 impl<S> std::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,6 +162,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             timer: None,
             failure: None,
             split: None,
+            held: None,
         }
     }
 
@@ -198,6 +205,73 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// connection ended abnormally; [`Error::Io`] when the transport failed. Both end the stream.
     pub async fn recv(&mut self) -> Option<Result<Message>> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Pings the peer and waits for its pong (websocket-sharp's `Ping()`): the round trip time,
+    /// or [`Error::PongTimeout`] after `timeout`. The ping carries 8 random bytes and only the
+    /// pong that echoes them counts. Messages that arrive meanwhile are kept for
+    /// [`recv`](Self::recv), in order, up to 64; past them it stops reading until the
+    /// timeout. The connection is unchanged by a timeout.
+    ///
+    /// ```no_run
+    /// # async fn run() -> wsharp::Result<()> {
+    /// use std::time::Duration;
+    /// let mut ws = wsharp::connect("ws://127.0.0.1:9001/").await?;
+    /// let rtt = ws.ping_and_wait(Duration::from_secs(5)).await?;
+    /// println!("round trip: {rtt:?}");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::PongTimeout`]; [`Error::Send`] when the connection is closing or closed; the
+    /// connection's own errors.
+    pub async fn ping_and_wait(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<std::time::Duration> {
+        let token: [u8; 8] = rand::random();
+        self.conn
+            .ping_awaiting(bytes::Bytes::copy_from_slice(&token))?;
+        let started = std::time::Instant::now();
+        let answered = std::future::poll_fn(|cx| {
+            loop {
+                if self.conn.take_pong_answered() {
+                    return Poll::Ready(Ok(()));
+                }
+                let room = self.held.as_ref().is_none_or(|h| h.len() < MAX_HELD);
+                match self.poll_drive(cx, room) {
+                    Poll::Ready(Some(Ok(message))) => {
+                        self.held
+                            .get_or_insert_with(Box::default)
+                            .push_back(message);
+                    }
+                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                    Poll::Ready(None) => {
+                        return Poll::Ready(Err(Error::Send(
+                            wsharp_proto::SendError::SendAfterClosing,
+                        )));
+                    }
+                    Poll::Pending => {
+                        return if self.conn.take_pong_answered() {
+                            Poll::Ready(Ok(()))
+                        } else {
+                            Poll::Pending
+                        };
+                    }
+                }
+            }
+        });
+        match tokio::time::timeout(timeout, answered).await {
+            Ok(Ok(())) => Ok(started.elapsed()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::PongTimeout(timeout)),
+        }
+    }
+
+    /// Whether the peer answers a ping within `timeout` (websocket-sharp's `IsAlive`, which
+    /// pings too).
+    pub async fn is_alive(&mut self, timeout: std::time::Duration) -> bool {
+        self.ping_and_wait(timeout).await.is_ok()
     }
 
     /// Queues `message` and writes everything pending.
@@ -430,6 +504,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Drives the connection: writes pending output, reads, and returns the next message.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        if let Some(held) = self.held.as_mut()
+            && let Some(message) = held.pop_front()
+        {
+            return Poll::Ready(Some(Ok(message)));
+        }
         if let Some((wakers, _)) = &self.split {
             wakers.register_reader(cx.waker());
         }

@@ -241,10 +241,17 @@ impl Connection {
                     .emit_control_frames
                     .then(|| Event::Message(Message::Ping(payload)))
             }
-            OpCode::Pong => self
-                .config
-                .emit_control_frames
-                .then(|| Event::Message(Message::Pong(payload))),
+            OpCode::Pong => {
+                if let Some(t) = self.timers.as_mut()
+                    && t.awaited_pong.as_ref() == Some(&payload)
+                {
+                    t.awaited_pong = None;
+                    t.pong_answered = true;
+                }
+                self.config
+                    .emit_control_frames
+                    .then(|| Event::Message(Message::Pong(payload)))
+            }
             OpCode::Close => match CloseFrame::parse(payload) {
                 Err(e) => {
                     self.fail(e);

@@ -22,6 +22,10 @@ pub(super) struct Timers {
     pub(super) heard: bool,
     /// The latest ping not answered yet because earlier pongs wait in the output.
     pub(super) held_ping: Option<Bytes>,
+    /// The payload of a ping whose pong is awaited ([`Connection::ping_awaiting`]).
+    pub(super) awaited_pong: Option<Bytes>,
+    /// The awaited pong arrived and was not yet taken.
+    pub(super) pong_answered: bool,
 }
 
 /// `now + after`, or far in the future when that overflows.

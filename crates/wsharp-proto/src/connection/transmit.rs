@@ -130,6 +130,34 @@ impl Connection {
         Ok(())
     }
 
+    /// Queues a ping whose pong is awaited: once a pong with the same payload arrives,
+    /// [`take_pong_answered`](Self::take_pong_answered) says so, once (whether or not control
+    /// frames are emitted). A later call replaces the awaited payload.
+    ///
+    /// ```
+    /// use wsharp_proto::{Config, Connection, Role};
+    /// let mut conn = Connection::new(Role::Client, Config::default());
+    /// conn.ping_awaiting(bytes::Bytes::from_static(b"t0k3n")).unwrap();
+    /// assert!(!conn.take_pong_answered());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send`](Self::send) for a ping.
+    pub fn ping_awaiting(&mut self, payload: Bytes) -> Result<(), SendError> {
+        self.send(Message::Ping(payload.clone()))?;
+        let timers = self.timers_mut();
+        timers.awaited_pong = Some(payload);
+        timers.pong_answered = false;
+        Ok(())
+    }
+
+    /// Whether the pong of [`ping_awaiting`](Self::ping_awaiting) arrived since the last call.
+    pub fn take_pong_answered(&mut self) -> bool {
+        self.timers
+            .as_mut()
+            .is_some_and(|t| std::mem::take(&mut t.pong_answered))
+    }
+
     /// Queues a message prepared once for many connections. A server connection sends the
     /// prepared frame itself, shared, unless it must compress or fragment the message, in which
     /// case it encodes its own copy.

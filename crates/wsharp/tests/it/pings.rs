@@ -157,3 +157,84 @@ async fn the_sweep_judges_by_pongs_not_traffic() {
     answers.abort();
     server.stop().await;
 }
+
+/// The client's ping against Python `websockets` (which answers pings itself): a round trip
+/// time, and the echoes that arrived meanwhile still come out of `recv` in order.
+#[tokio::test]
+async fn the_client_pings_python_websockets() {
+    let (_server, port) = crate::interop_python::python_echo_server();
+    let mut ws = bounded(wsharp::connect(&format!("ws://127.0.0.1:{port}/")))
+        .await
+        .unwrap();
+    for text in ["one", "two", "three"] {
+        ws.send(text).await.unwrap();
+    }
+    let rtt = bounded(ws.ping_and_wait(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(rtt < Duration::from_secs(10));
+    assert!(bounded(ws.is_alive(Duration::from_secs(10))).await);
+    for text in ["one", "two", "three"] {
+        assert_eq!(
+            bounded(ws.recv()).await.unwrap().unwrap(),
+            Message::text(text)
+        );
+    }
+}
+
+/// A server that never answers pings: the ping times out, and the connection goes on.
+#[tokio::test]
+async fn an_unanswered_client_ping_times_out_and_the_connection_goes_on() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        crate::util::raw_accept(&mut tcp, None).await;
+        // Reads the client's frames and answers nothing but one text message at the end.
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        // Client frames are masked: unmask them to find the text.
+        while !unmasked_texts(&seen).iter().any(|t| t == "hello") {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client closed first");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        tcp.write_all(&[0x81, 2, b'o', b'k']).await.unwrap();
+        tcp
+    });
+    let mut ws = bounded(wsharp::connect(&format!("ws://{addr}/")))
+        .await
+        .unwrap();
+    match bounded(ws.ping_and_wait(Duration::from_millis(200))).await {
+        Err(Error::PongTimeout(d)) => assert_eq!(d, Duration::from_millis(200)),
+        other => panic!("{other:?}"),
+    }
+    ws.send("hello").await.unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap(),
+        Message::text("ok")
+    );
+    drop(bounded(server).await.unwrap());
+}
+
+/// The text payloads of the masked client frames in `bytes` (whole frames only).
+fn unmasked_texts(mut bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    while bytes.len() >= 6 {
+        let len = usize::from(bytes[1] & 0x7f);
+        if len > 125 || bytes.len() < 6 + len {
+            break;
+        }
+        let mask = [bytes[2], bytes[3], bytes[4], bytes[5]];
+        let payload: Vec<u8> = bytes[6..6 + len]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ mask[i % 4])
+            .collect();
+        if bytes[0] & 0x0f == 1 {
+            out.push(String::from_utf8_lossy(&payload).into_owned());
+        }
+        bytes = &bytes[6 + len..];
+    }
+    out
+}
