@@ -117,6 +117,10 @@ pub struct WebSocket<S> {
     /// Set while split: the halves' write wakers and the waker that wakes both.
     split: Option<(Arc<SplitWakers>, Waker)>,
     /// Messages that arrived while [`ping_and_wait`](Self::ping_and_wait) waited, for `recv`.
+    #[allow(
+        clippy::box_collection,
+        reason = "one pointer in every idle socket instead of a deque's four words"
+    )]
     held: Option<Box<VecDeque<Message>>>,
 }
 
