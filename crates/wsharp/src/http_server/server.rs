@@ -226,13 +226,31 @@ impl HttpServer {
             .insert(method, boxed);
     }
 
-    /// Starts serving in a background task. Does nothing if already started.
+    /// Starts serving in a background task. Does nothing if already started; after
+    /// [`stop`](Self::stop) it binds the same address again and serves the same services,
+    /// handlers and files. A failure to bind again is logged; see [`try_start`](Self::try_start).
     pub fn start(&self) {
+        if let Err(e) = self.try_start() {
+            tracing::error!(addr = %self.local_addr(), "cannot start again: {e}");
+        }
+    }
+
+    /// As [`start`](Self::start), reporting a failure to bind the address again after a stop.
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) when the address cannot be bound again.
+    pub fn try_start(&self) -> Result<()> {
         let this = self.clone();
         self.0.hub.start(move |tcp, peer| {
             let this = this.clone();
             async move { this.serve_connection(tcp, peer).await }
-        });
+        })?;
+        Ok(())
+    }
+
+    /// Whether the server accepts connections: started, and not stopped since.
+    pub fn is_listening(&self) -> bool {
+        self.0.hub.is_listening()
     }
 
     async fn serve_connection(&self, tcp: tokio::net::TcpStream, peer: SocketAddr) {

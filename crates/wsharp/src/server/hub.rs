@@ -24,6 +24,8 @@ struct Inner {
     stop: watch::Sender<bool>,
     listener: std::sync::Mutex<Option<TcpListener>>,
     addr: SocketAddr,
+    /// Whether the accept loop runs.
+    listening: std::sync::atomic::AtomicBool,
 }
 
 impl Hub {
@@ -35,6 +37,7 @@ impl Hub {
             stop: watch::channel(false).0,
             listener: std::sync::Mutex::new(Some(listener)),
             addr,
+            listening: std::sync::atomic::AtomicBool::new(false),
         })))
     }
 
@@ -59,22 +62,34 @@ impl Hub {
     }
 
     pub(crate) fn add(&self, service: Service) {
-        if service.options().keep_clean {
-            let sessions = service.sessions().clone();
-            let wait = service.options().wait_time;
-            let stopped = self.stopped();
-            self.0.tracker.spawn(async move {
-                tokio::pin!(stopped);
-                loop {
-                    tokio::select! {
-                        () = &mut stopped => break,
-                        () = tokio::time::sleep(wait * 3) => {}
-                    }
-                    sessions.sweep().await;
-                }
-            });
-        }
+        self.sweep_from_time_to_time(&service);
         self.0.router.add(service);
+    }
+
+    /// For a service with `keep_clean`: sweeps its sessions every three wait times, until the
+    /// stop.
+    fn sweep_from_time_to_time(&self, service: &Service) {
+        if !service.options().keep_clean {
+            return;
+        }
+        let sessions = service.sessions().clone();
+        let wait = service.options().wait_time;
+        let stopped = self.stopped();
+        self.0.tracker.spawn(async move {
+            tokio::pin!(stopped);
+            loop {
+                tokio::select! {
+                    () = &mut stopped => break,
+                    () = tokio::time::sleep(wait * 3) => {}
+                }
+                sessions.sweep().await;
+            }
+        });
+    }
+
+    /// Whether the server accepts connections (started and not stopped).
+    pub(crate) fn is_listening(&self) -> bool {
+        self.0.listening.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub(crate) fn remove(&self, path: &str) -> bool {
@@ -94,17 +109,41 @@ impl Hub {
     }
 
     /// Accepts connections in a background task, handing each to `handle`, until the stop.
-    /// Does nothing if already started.
-    pub(crate) fn start<F, Fut>(&self, handle: F)
+    /// Does nothing if already started; after a stop, binds the same address again and starts
+    /// afresh (the services and their options stay).
+    ///
+    /// # Errors
+    /// When the address cannot be bound again after a stop.
+    pub(crate) fn start<F, Fut>(&self, handle: F) -> std::io::Result<()>
     where
         F: Fn(TcpStream, SocketAddr) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let Some(listener) = self.0.listener.lock().expect("not poisoned").take() else {
-            return;
+        let mut slot = self.0.listener.lock().expect("not poisoned");
+        let listener = match slot.take() {
+            Some(listener) => listener,
+            None if !*self.0.stop.borrow() => return Ok(()),
+            None => {
+                // std sets SO_REUSEADDR on Unix: the port is free again despite TIME_WAIT.
+                let std = std::net::TcpListener::bind(self.0.addr)?;
+                std.set_nonblocking(true)?;
+                let listener = TcpListener::from_std(std)?;
+                self.0.stop.send_replace(false);
+                self.0.tracker.reopen();
+                for service in self.0.router.all() {
+                    self.sweep_from_time_to_time(&service);
+                }
+                tracing::info!(addr = %self.0.addr, "started again");
+                listener
+            }
         };
+        drop(slot);
         let tracker = self.0.tracker.clone();
         let stopped = self.stopped();
+        let inner = self.0.clone();
+        inner
+            .listening
+            .store(true, std::sync::atomic::Ordering::Release);
         self.0.tracker.spawn(async move {
             tokio::pin!(stopped);
             loop {
@@ -122,13 +161,20 @@ impl Hub {
                     },
                 }
             }
+            inner
+                .listening
+                .store(false, std::sync::atomic::Ordering::Release);
         });
+        Ok(())
     }
 
     /// Stops accepting, closes every session with `code` and `reason` at once, and waits for
     /// every task at most `close_timeout` plus one second.
     pub(crate) async fn stop(&self, code: CloseCode, reason: &str, close_timeout: Duration) {
-        let _ = self.0.stop.send(true);
+        self.0.stop.send_replace(true);
+        self.0
+            .listening
+            .store(false, std::sync::atomic::Ordering::Release);
         self.0.listener.lock().expect("not poisoned").take();
         let frame = CloseFrame::new(code, reason).ok();
         for service in self.0.router.all() {

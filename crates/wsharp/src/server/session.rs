@@ -278,6 +278,12 @@ impl Session {
         Ok(())
     }
 
+    /// Closes the session with a close frame that carries no code (websocket-sharp's `Close()`
+    /// without arguments; the client sees 1005, no status received).
+    pub fn close_without_code(&self) {
+        self.force_close(None);
+    }
+
     /// Makes the I/O task close with `frame` now, whatever is queued.
     pub(crate) fn force_close(&self, frame: Option<CloseFrame>) {
         *self.0.force_code.lock().expect("not poisoned") = frame;

@@ -199,6 +199,21 @@ impl Sessions {
         }
     }
 
+    /// Closes one session with a close frame that carries no code (websocket-sharp's
+    /// `CloseSession(id)`).
+    ///
+    /// # Errors
+    /// [`Error::Send`] if there is no such session.
+    pub fn close_session_without_code(&self, id: &str) -> Result<()> {
+        match self.get(id) {
+            Some(s) => {
+                s.close_without_code();
+                Ok(())
+            }
+            None => Err(Error::Send(wsharp_proto::SendError::SendAfterClosing)),
+        }
+    }
+
     /// Ends every session's task at once, without a close handshake (a stop past its
     /// deadline); returns how many were still open.
     pub(crate) fn abort_all(&self) -> usize {

@@ -187,13 +187,33 @@ impl WebSocketServer {
             .collect()
     }
 
-    /// Starts accepting connections in a background task. Does nothing if already started.
+    /// Starts accepting connections in a background task. Does nothing if already started;
+    /// after [`stop`](Self::stop) it binds the same address again and serves the same services
+    /// (websocket-sharp's `Start` after `Stop`). A failure to bind again is logged; see
+    /// [`try_start`](Self::try_start).
     pub fn start(&self) {
+        if let Err(e) = self.try_start() {
+            tracing::error!(addr = %self.local_addr(), "cannot start again: {e}");
+        }
+    }
+
+    /// As [`start`](Self::start), reporting a failure to bind the address again after a stop.
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) when the address cannot be bound again.
+    pub fn try_start(&self) -> Result<()> {
         let this = self.clone();
         self.hub.start(move |tcp, peer| {
             let this = this.clone();
             async move { this.handle(tcp, peer).await }
-        });
+        })?;
+        Ok(())
+    }
+
+    /// Whether the server accepts connections: started, and not stopped since (websocket-sharp's
+    /// `IsListening`).
+    pub fn is_listening(&self) -> bool {
+        self.hub.is_listening()
     }
 
     async fn handle(&self, tcp: TcpStream, peer: SocketAddr) {

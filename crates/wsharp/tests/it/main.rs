@@ -18,6 +18,7 @@ mod pings;
 mod proxy;
 #[cfg(feature = "tls")]
 mod redirect;
+mod restart;
 mod server_handshake;
 mod shutdown;
 #[cfg(feature = "tls")]
