@@ -298,6 +298,7 @@ impl ClientBuilder {
                 }
                 None => tcp_to(&host, port, deadline)?,
             };
+            tcp.set_nodelay(self.no_delay)?;
             let transport = match request.uri().scheme_str() {
                 #[cfg(feature = "tls")]
                 Some("wss") => {
@@ -343,10 +344,7 @@ fn tcp_to(host: &str, port: u16, deadline: Instant) -> Result<TcpStream> {
     let mut last = None;
     for addr in (host, port).to_socket_addrs()? {
         match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
-            Ok(tcp) => {
-                tcp.set_nodelay(true)?;
-                return Ok(tcp);
-            }
+            Ok(tcp) => return Ok(tcp),
             Err(e) if is_timeout(&e) => last = Some(Error::HandshakeTimeout),
             Err(e) => last = Some(e.into()),
         }

@@ -60,6 +60,8 @@ pub struct ClientBuilder {
     pub(crate) proxies: std::result::Result<ProxySettings, String>,
     /// Redirects followed at most; 0 follows none.
     pub(crate) max_redirects: usize,
+    /// TCP_NODELAY on the connection.
+    pub(crate) no_delay: bool,
     #[cfg(feature = "cookies")]
     pub(crate) cookie_jar: Option<std::sync::Arc<CookieJar>>,
     pub(crate) config: Config,
@@ -80,6 +82,7 @@ impl ClientBuilder {
             auth: ClientAuth::default(),
             proxies: Ok(ProxySettings::default()),
             max_redirects: 0,
+            no_delay: true,
             #[cfg(feature = "cookies")]
             cookie_jar: None,
             config: Config::default(),
@@ -172,6 +175,15 @@ impl ClientBuilder {
     /// [`none`](ProxySettings::none), one proxy for all, or rules from other variables.
     pub fn proxy_settings(mut self, settings: ProxySettings) -> Self {
         self.proxies = Ok(settings);
+        self
+    }
+
+    /// TCP_NODELAY (websocket-sharp's `NoDelay`), on by default: wsharp writes each message
+    /// (or a batch of them) in one write, so Nagle's algorithm would save no packets and only
+    /// hold back small messages, pings and close frames until the peer's delayed ACK (up to
+    /// 40 ms on Linux).
+    pub fn no_delay(mut self, on: bool) -> Self {
+        self.no_delay = on;
         self
     }
 
@@ -375,12 +387,9 @@ impl ClientBuilder {
                 let (host, port) = host_port(request.uri());
                 let tcp = match proxies.resolve(request.uri()) {
                     Some(proxy) => proxy.connect(&host, port, &self.config.limits).await?,
-                    None => {
-                        let tcp = TcpStream::connect((host.as_str(), port)).await?;
-                        tcp.set_nodelay(true)?;
-                        tcp
-                    }
+                    None => TcpStream::connect((host.as_str(), port)).await?,
                 };
+                tcp.set_nodelay(self.no_delay)?;
                 let transport = match request.uri().scheme_str() {
                     #[cfg(feature = "tls")]
                     Some("wss") => {

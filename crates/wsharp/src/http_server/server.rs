@@ -182,6 +182,12 @@ impl HttpServer {
         self.0.hub.addr()
     }
 
+    /// TCP_NODELAY on accepted connections, on by default (as
+    /// [`WebSocketServer::no_delay`](crate::server::WebSocketServer::no_delay)).
+    pub fn set_no_delay(&self, on: bool) {
+        self.0.hub.set_no_delay(on);
+    }
+
     /// Mounts a WebSocket service with default options.
     pub fn add_service<B, F>(&self, path: &str, factory: F)
     where

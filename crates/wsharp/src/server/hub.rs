@@ -26,6 +26,8 @@ struct Inner {
     addr: SocketAddr,
     /// Whether the accept loop runs.
     listening: std::sync::atomic::AtomicBool,
+    /// TCP_NODELAY on accepted connections.
+    no_delay: std::sync::atomic::AtomicBool,
 }
 
 impl Hub {
@@ -38,6 +40,7 @@ impl Hub {
             listener: std::sync::Mutex::new(Some(listener)),
             addr,
             listening: std::sync::atomic::AtomicBool::new(false),
+            no_delay: std::sync::atomic::AtomicBool::new(true),
         })))
     }
 
@@ -85,6 +88,13 @@ impl Hub {
                 sessions.sweep().await;
             }
         });
+    }
+
+    /// Sets TCP_NODELAY for connections accepted from now on.
+    pub(crate) fn set_no_delay(&self, on: bool) {
+        self.0
+            .no_delay
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether the server accepts connections (started and not stopped).
@@ -151,7 +161,7 @@ impl Hub {
                     () = &mut stopped => break,
                     accepted = listener.accept() => match accepted {
                         Ok((tcp, peer)) => {
-                            let _ = tcp.set_nodelay(true);
+                            let _ = tcp.set_nodelay(inner.no_delay.load(std::sync::atomic::Ordering::Relaxed));
                             tracker.spawn(handle(tcp, peer));
                         }
                         Err(e) => {

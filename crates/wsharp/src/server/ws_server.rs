@@ -125,6 +125,14 @@ impl WebSocketServer {
         self
     }
 
+    /// TCP_NODELAY on accepted connections (websocket-sharp's `NoDelay`), on by default: a
+    /// session writes each message (or a batch) in one write, so Nagle's algorithm would only
+    /// hold back small messages and pings until the client's delayed ACK.
+    pub fn no_delay(self, on: bool) -> Self {
+        self.hub.set_no_delay(on);
+        self
+    }
+
     /// Demands HTTP authentication on every service that has no
     /// [`ServiceOptions::auth`] of its own (websocket-sharp's `AuthenticationSchemes`, `Realm`
     /// and `UserCredentialsFinder`); set it before [`start`](Self::start).

@@ -254,3 +254,26 @@ async fn fault_22_crlf_in_the_url_is_refused_before_connecting() {
         "an earlier connection reached the listener"
     );
 }
+
+/// TCP_NODELAY is on unless the builder turns it off, in both layers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_delay_on_by_default_and_configurable() {
+    let addr = crate::util::echo_server(wsharp::ServerBuilder::new()).await;
+    let url = format!("ws://{addr}/");
+    let on = bounded(ClientBuilder::new(&url).connect()).await.unwrap();
+    assert!(on.get_ref().tcp().nodelay().unwrap());
+    let off = bounded(ClientBuilder::new(&url).no_delay(false).connect())
+        .await
+        .unwrap();
+    assert!(!off.get_ref().tcp().nodelay().unwrap());
+    let blocking = tokio::task::spawn_blocking(move || {
+        let ws = ClientBuilder::new(&url)
+            .no_delay(false)
+            .connect_blocking()
+            .unwrap();
+        ws.get_ref().tcp().nodelay().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!blocking);
+}
