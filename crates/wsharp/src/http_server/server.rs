@@ -260,6 +260,10 @@ impl HttpServer {
     }
 
     async fn serve_connection(&self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        let mut extensions = http::Extensions::new();
+        if let Ok(local) = tcp.local_addr() {
+            extensions.insert(crate::server::LocalAddr(local));
+        }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.0.options.tls {
             let stream =
@@ -274,10 +278,10 @@ impl HttpServer {
                         return;
                     }
                 };
-            let extensions = crate::tls::request_extensions(&stream);
+            extensions.extend(crate::tls::request_extensions(&stream));
             return self.serve_io(stream, peer, extensions).await;
         }
-        self.serve_io(tcp, peer, http::Extensions::new()).await;
+        self.serve_io(tcp, peer, extensions).await;
     }
 
     /// Serves HTTP/1.1 on `io`; every request carries `extensions` (what the connection's TLS
@@ -436,13 +440,17 @@ impl HttpServer {
         let (parts, _) = req.into_parts();
         let head = Request::from_parts(parts, ());
         let tracker = self.0.hub.tracker().clone();
-        let (conn, protocol, identity) = (accepted.conn, accepted.protocol, accepted.identity);
+        let (conn, protocol) = (accepted.conn, accepted.protocol);
+        let start = crate::server::SessionStart {
+            identity: accepted.identity,
+            extensions: accepted.extensions,
+        };
         self.0.hub.tracker().spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let io: BoxIo = Box::new(TokioIo::new(upgraded));
                     let ws = WebSocket::from_connection(io, conn, &[], protocol);
-                    service.start_session(ws, &head, identity, Some(peer), &tracker);
+                    service.start_session(ws, &head, start, Some(peer), &tracker);
                 }
                 Err(e) => tracing::debug!(%peer, "upgrade failed: {e}"),
             }

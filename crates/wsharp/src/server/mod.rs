@@ -16,9 +16,12 @@ pub use behavior::Behavior;
 #[cfg(feature = "http-server")]
 pub(crate) use hub::Hub;
 pub use options::{
-    CookiesValidator, OriginValidator, Overflow, ServiceOptions, allow_origins, parse_cookies,
+    CookiesValidator, OriginValidator, Overflow, ResponseHeaders, ServiceOptions, allow_origins,
+    parse_cookies,
 };
 pub use service::{BoxIo, Io, Service};
+#[cfg(feature = "http-server")]
+pub(crate) use service::{LocalAddr, SessionStart};
 pub use session::Session;
 pub use sessions::{Broadcast, Sessions};
 pub use ws_server::WebSocketServer;

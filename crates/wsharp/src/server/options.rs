@@ -60,6 +60,9 @@ where
     }
 }
 
+/// A responder that adds headers to a 101 from the request's headers.
+pub type ResponseHeaders = dyn Fn(&HeaderMap, &mut HeaderMap) + Send + Sync;
+
 /// What a session's outgoing queue does when a broadcast finds it full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -88,6 +91,10 @@ pub struct ServiceOptions {
     pub origin: Option<Arc<dyn OriginValidator>>,
     /// Checks the cookies; default none.
     pub cookies: Option<Arc<dyn CookiesValidator>>,
+    /// Adds headers to the 101 from the request's (websocket-sharp's `UserHeadersResponder`):
+    /// called with the request's headers and the response's. Headers of the handshake itself
+    /// (`Upgrade`, `Connection`, `Sec-WebSocket-*`) it sets are ignored. Default none.
+    pub response_headers: Option<Arc<ResponseHeaders>>,
     /// Demands HTTP authentication before the upgrade (401 with the challenge otherwise); the
     /// user is then [`Session::identity`](super::Session::identity). Default none: the
     /// server's own, if it has one.
@@ -143,6 +150,7 @@ impl Default for ServiceOptions {
             origin: None,
             cookies: None,
             auth: None,
+            response_headers: None,
             hosts: None,
             max_connections: None,
             send_queue: 256,
@@ -207,6 +215,25 @@ impl ServiceOptions {
     /// ```
     pub fn auth(mut self, authenticator: crate::auth::Authenticator) -> Self {
         self.auth = Some(Arc::new(authenticator));
+        self
+    }
+
+    /// Sets [`ServiceOptions::response_headers`].
+    ///
+    /// ```
+    /// use wsharp::server::ServiceOptions;
+    /// // websocket-sharp's Example2: echo the client's RequestForID back as ID.
+    /// let options = ServiceOptions::default().response_headers(|request, response| {
+    ///     if let Some(id) = request.get("RequestForID") {
+    ///         response.insert("ID", id.clone());
+    ///     }
+    /// });
+    /// ```
+    pub fn response_headers(
+        mut self,
+        responder: impl Fn(&HeaderMap, &mut HeaderMap) + Send + Sync + 'static,
+    ) -> Self {
+        self.response_headers = Some(Arc::new(responder));
         self
     }
 

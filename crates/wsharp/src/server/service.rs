@@ -62,6 +62,8 @@ pub(crate) struct Accepted {
     pub(crate) response: Response<()>,
     /// Who logged in, when authentication is demanded.
     pub(crate) identity: Option<Identity>,
+    /// The `Sec-WebSocket-Extensions` of the 101.
+    pub(crate) extensions: Option<Box<str>>,
     pub(crate) conn: Connection,
     pub(crate) protocol: Option<String>,
 }
@@ -183,6 +185,21 @@ impl Service {
                 response.headers_mut().append(SET_COOKIE, v);
             }
         }
+        if let Some(responder) = &self.options.response_headers {
+            let mut extra = http::HeaderMap::new();
+            responder(request.headers(), &mut extra);
+            let mut name = None;
+            for (n, v) in extra {
+                name = n.or(name);
+                let Some(n) = &name else { continue };
+                let handshake = n.as_str().starts_with("sec-websocket-")
+                    || *n == http::header::UPGRADE
+                    || *n == http::header::CONNECTION;
+                if !handshake {
+                    response.headers_mut().append(n.clone(), v);
+                }
+            }
+        }
         #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
         let mut conn = Connection::new(Role::Server, Arc::clone(&self.conn_config));
         #[cfg(feature = "deflate")]
@@ -195,8 +212,14 @@ impl Service {
                 .insert(http::header::SEC_WEBSOCKET_EXTENSIONS, value);
             conn.set_deflate(&negotiated, deflate);
         }
+        let extensions = response
+            .headers()
+            .get(http::header::SEC_WEBSOCKET_EXTENSIONS)
+            .and_then(|v| v.to_str().ok())
+            .map(Into::into);
         Ok(Accepted {
             response,
+            extensions,
             identity,
             conn,
             protocol,
@@ -208,7 +231,7 @@ impl Service {
         &self,
         ws: WebSocket<BoxIo>,
         request: &Request<()>,
-        identity: Option<Identity>,
+        accepted: SessionStart,
         remote_addr: Option<SocketAddr>,
         tracker: &TaskTracker,
     ) {
@@ -219,7 +242,10 @@ impl Service {
             headers: request.headers().clone(),
             remote_addr,
             protocol: ws.protocol().map(str::to_owned),
-            identity,
+            identity: accepted.identity,
+            extensions: accepted.extensions,
+            local_addr: request.extensions().get::<LocalAddr>().map(|l| l.0),
+            started: std::time::SystemTime::now(),
             secure: secure(request),
             #[cfg(feature = "tls")]
             peer_certificates: request
@@ -244,6 +270,16 @@ impl Service {
         let _ = inner.task.set(task.abort_handle());
     }
 }
+
+/// What a session starts with from its accepted request.
+pub(crate) struct SessionStart {
+    pub(crate) identity: Option<Identity>,
+    pub(crate) extensions: Option<Box<str>>,
+}
+
+/// The local address a connection arrived on, in its requests' extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LocalAddr(pub(crate) SocketAddr);
 
 /// Whether `request` arrived over TLS.
 fn secure(request: &Request<()>) -> bool {

@@ -41,6 +41,10 @@ pub(crate) struct SessionInner {
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) protocol: Option<String>,
     pub(crate) identity: Option<crate::auth::Identity>,
+    /// The `Sec-WebSocket-Extensions` agreed.
+    pub(crate) extensions: Option<Box<str>>,
+    pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) started: std::time::SystemTime,
     /// Whether the connection is TLS.
     pub(crate) secure: bool,
     #[cfg(feature = "tls")]
@@ -142,6 +146,35 @@ impl Session {
     /// The peer's address.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.0.remote_addr
+    }
+
+    /// The `Host` header.
+    pub fn host(&self) -> Option<&str> {
+        self.0
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The extensions agreed in the handshake, as the 101 sent them
+    /// (`permessage-deflate; client_max_window_bits=15`, ...), if any.
+    pub fn extensions(&self) -> Option<&str> {
+        self.0.extensions.as_deref()
+    }
+
+    /// The server's address the connection arrived on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.local_addr
+    }
+
+    /// Whether the client is on this machine (a loopback address; websocket-sharp's `IsLocal`).
+    pub fn is_local(&self) -> bool {
+        self.0.remote_addr.is_some_and(|a| a.ip().is_loopback())
+    }
+
+    /// When the session started (websocket-sharp's `StartTime`).
+    pub fn start_time(&self) -> std::time::SystemTime {
+        self.0.started
     }
 
     /// The subprotocol agreed in the handshake.

@@ -14,7 +14,7 @@ use wsharp_proto::{CloseCode, Config};
 use super::behavior::Behavior;
 use super::hub::Hub;
 use super::options::ServiceOptions;
-use super::service::{BoxIo, Router, Service};
+use super::service::{BoxIo, LocalAddr, Router, Service, SessionStart};
 use super::sessions::Sessions;
 use super::{Refusal, read_request, write_refusal};
 use crate::auth::Authenticator;
@@ -225,10 +225,14 @@ impl WebSocketServer {
     }
 
     async fn handle(&self, tcp: TcpStream, peer: SocketAddr) {
+        let local = tcp.local_addr().ok().map(LocalAddr);
         let read = tokio::time::timeout(self.config.handshake_timeout, async {
             let (mut io, extensions) = self.secure(tcp).await?;
             let (mut request, rest) = read_request(&mut io, &self.config.limits).await?;
             request.extensions_mut().extend(extensions);
+            if let Some(local) = local {
+                request.extensions_mut().insert(local);
+            }
             Ok::<_, crate::Error>((io, request, rest))
         })
         .await;
@@ -328,7 +332,11 @@ pub(crate) async fn upgrade_on<S: AsyncRead + AsyncWrite + Send + Unpin + 'stati
                 rest,
                 accepted.protocol,
             );
-            service.start_session(ws, &request, accepted.identity, peer, tracker);
+            let start = SessionStart {
+                identity: accepted.identity,
+                extensions: accepted.extensions,
+            };
+            service.start_session(ws, &request, start, peer, tracker);
         }
     }
 }

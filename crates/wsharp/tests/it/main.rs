@@ -20,6 +20,7 @@ mod proxy;
 mod redirect;
 mod restart;
 mod server_handshake;
+mod session_context;
 mod shutdown;
 #[cfg(feature = "tls")]
 mod tls;
