@@ -177,6 +177,17 @@ impl HttpServer {
         })))
     }
 
+    /// Binds the host and port of an `http://` or `https://` URL (websocket-sharp's
+    /// `HttpServer(url)`; the port defaults to 80 or 443). An `https` URL still needs
+    /// [`HttpServerOptions::tls`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`](crate::Error::InvalidUrl) for another URL, and as [`bind`](Self::bind).
+    pub async fn bind_url(url: &str, options: HttpServerOptions) -> Result<Self> {
+        let (host, port) = crate::server::listen_address(url, &["http", "https"])?;
+        Self::bind((host.as_str(), port), options).await
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.0.hub.addr()

@@ -25,6 +25,8 @@ pub(crate) use service::{LocalAddr, SessionStart};
 pub use session::Session;
 pub use sessions::{Broadcast, Sessions};
 pub use ws_server::WebSocketServer;
+#[cfg(feature = "http-server")]
+pub(crate) use ws_server::listen_address;
 pub use wsharp_proto::CloseStatus;
 
 use std::sync::Arc;

@@ -69,6 +69,23 @@ impl WebSocketServer {
         Ok(Self::from_listener(listener)?)
     }
 
+    /// Binds the host and port of a `ws://` or `wss://` URL (websocket-sharp's
+    /// `WebSocketServer(url)`; the port defaults to 80 or 443, a path is not allowed). A `wss`
+    /// URL still needs [`tls`](Self::tls).
+    ///
+    /// ```no_run
+    /// # async fn run() -> wsharp::Result<()> {
+    /// let server = wsharp::server::WebSocketServer::bind_url("ws://127.0.0.1:4649").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`](crate::Error::InvalidUrl) for another URL, and as [`bind`](Self::bind).
+    pub async fn bind_url(url: &str) -> Result<Self> {
+        let (host, port) = listen_address(url, &["ws", "wss"])?;
+        Self::bind((host.as_str(), port)).await
+    }
+
     /// Binds every address on `port`, IPv4 and IPv6 (websocket-sharp's `WebSocketServer(port)`).
     ///
     /// # Errors
@@ -338,5 +355,65 @@ pub(crate) async fn upgrade_on<S: AsyncRead + AsyncWrite + Send + Unpin + 'stati
             };
             service.start_session(ws, &request, start, peer, tracker);
         }
+    }
+}
+
+/// The host and port to listen on from `url`, whose scheme must be one of `schemes` (the second
+/// one secure, port 443 by default; the first, port 80).
+pub(crate) fn listen_address(url: &str, schemes: &[&str; 2]) -> Result<(String, u16)> {
+    let invalid = |why: &str| crate::Error::InvalidUrl(format!("{url}: {why}"));
+    let uri: http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+    let secure = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case(schemes[0]) => false,
+        Some(s) if s.eq_ignore_ascii_case(schemes[1]) => true,
+        _ => {
+            return Err(invalid(&format!(
+                "the scheme must be {} or {}",
+                schemes[0], schemes[1]
+            )));
+        }
+    };
+    if uri
+        .path_and_query()
+        .is_some_and(|p| p.as_str() != "/" && !p.as_str().is_empty())
+    {
+        return Err(invalid("a server's URL has no path"));
+    }
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| invalid("no host"))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok((
+        host,
+        uri.port_u16().unwrap_or(if secure { 443 } else { 80 }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_address;
+
+    #[test]
+    fn listen_addresses_from_urls() {
+        let ws = ["ws", "wss"];
+        assert_eq!(
+            listen_address("ws://127.0.0.1:4649", &ws).unwrap(),
+            ("127.0.0.1".into(), 4649)
+        );
+        assert_eq!(
+            listen_address("wss://localhost", &ws).unwrap(),
+            ("localhost".into(), 443)
+        );
+        assert_eq!(
+            listen_address("ws://[::1]:9/", &ws).unwrap(),
+            ("::1".into(), 9)
+        );
+        assert!(listen_address("http://a:1", &ws).is_err());
+        assert!(listen_address("ws://a:1/chat", &ws).is_err());
+        assert!(listen_address("ws://:1", &ws).is_err());
     }
 }

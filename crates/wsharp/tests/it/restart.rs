@@ -84,3 +84,27 @@ async fn a_session_closed_without_a_code() {
     assert!(sessions.close_session_without_code(&id).is_err());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn servers_bind_from_urls() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = WebSocketServer::bind_url(&format!("ws://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    server.add_service("/Echo", || Echo);
+    server.start();
+    echo_once(&format!("ws://127.0.0.1:{port}/Echo")).await;
+    server.stop().await;
+    let http = HttpServer::bind_url("http://127.0.0.1:0", HttpServerOptions::default())
+        .await
+        .unwrap();
+    assert_ne!(http.local_addr().port(), 0);
+    assert!(matches!(
+        WebSocketServer::bind_url("ws://127.0.0.1:0/chat").await,
+        Err(wsharp::Error::InvalidUrl(_))
+    ));
+}
