@@ -86,6 +86,10 @@ fn page_test(server: &common::Reap, url: &str, spki: Option<&str>) {
     let line = stdout.lines().last().unwrap_or_default();
     for expected in [
         r#""title": "wsharp""#,
+        "CONNECTED (extensions: permessage-deflate",
+        "SENT: WebSocket rocks",
+        "RESPONSE: WebSocket rocks",
+        "DISCONNECTED 1000",
         r#""echo": "héllo from the page""#,
         "received: héllo from the page",
         r#""binary": true"#,

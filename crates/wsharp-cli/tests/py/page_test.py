@@ -20,6 +20,7 @@ async def main(chromium, url, server_pid, spki=None):
     async with Browser(chromium, flags) as browser:
         a = await browser.new_page(url)
         out["title"] = await a.wait_for("document.title")
+        out["onload"] = await a.evaluate("window.onloadEcho")
         out["echo"] = await a.evaluate("echoSend('héllo from the page')")
         out["echo_log"] = await a.evaluate("document.getElementById('echo-log').textContent")
         out["echo_status"] = await a.evaluate("document.getElementById('echo-status').textContent")
