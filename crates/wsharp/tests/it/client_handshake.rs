@@ -105,12 +105,12 @@ async fn fault_20_non_101_carries_status_and_headers() {
         r
     })
     .await;
+    // A 401 is an authentication error, with the status, the headers and the challenge.
     match connect(addr, &[]).await {
-        Err(Error::Handshake(HandshakeError::UnexpectedStatus {
-            status, headers, ..
-        })) => {
-            assert_eq!(status, 401);
-            assert!(headers.contains_key("www-authenticate"));
+        Err(Error::Auth(e)) => {
+            assert_eq!(e.status, 401);
+            assert!(e.headers.contains_key("www-authenticate"));
+            assert_eq!(e.challenges[0].realm(), Some("x"));
         }
         other => panic!("{other:?}"),
     }
