@@ -1,4 +1,6 @@
-//! websocket-sharp's example server: `/Echo` and `/Chat` (and `/ChatWithNyan`) on port 4649.
+//! websocket-sharp's Example2: `/Echo`, `/Chat` and `/ChatWithNyan` on port 4649; a client that
+//! sends a `RequestForID` header gets its session's id back in an `ID` header, as Example2's
+//! `UserHeadersResponder` does.
 //!
 //! Usage: `cargo run -p wsharp-examples --example server [ADDR]`, then connect with
 //! `cargo run -p wsharp-examples --example client`.
@@ -12,12 +14,18 @@ async fn main() -> wsharp::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:4649".into());
     let server = WebSocketServer::bind(addr.as_str()).await?;
-    server.add_service("/Echo", || Echo);
-    let chat = Chat::factory("");
-    server.add_service("/Chat", chat);
+    server.add_service("/Echo", || Echo)?;
+    let with_id = ServiceOptions::default().response_headers(|request, response, id| {
+        if request.contains_key("RequestForID")
+            && let Ok(id) = id.parse()
+        {
+            response.insert("ID", id);
+        }
+    });
+    server.add_service_with("/Chat", with_id, Chat::factory(""))?;
     // As AddWebSocketService<Chat>("/ChatWithNyan", s => s.Suffix = " Nyan!").
     let nyan = Chat::factory(" Nyan!");
-    server.add_service_with("/ChatWithNyan", ServiceOptions::default(), nyan);
+    server.add_service_with("/ChatWithNyan", ServiceOptions::default(), nyan)?;
     server.start();
     println!(
         "listening on ws://{}: /Echo, /Chat, /ChatWithNyan. Press Enter to stop.",

@@ -186,11 +186,13 @@ fn main() {
         let text = "x".repeat(args.size);
 
         let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-        server.add_service_with(
-            "/b",
-            ServiceOptions::default().ignore_extensions().send_queue(16),
-            || Quiet,
-        );
+        server
+            .add_service_with(
+                "/b",
+                ServiceOptions::default().ignore_extensions().send_queue(16),
+                || Quiet,
+            )
+            .expect("a free path");
         server.start();
         let sessions = server.sessions("/b").unwrap();
         let url = format!("ws://{}/b", server.local_addr());

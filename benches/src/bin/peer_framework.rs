@@ -37,12 +37,12 @@ fn main() -> wsharp::Result<()> {
     runtime.block_on(async {
         if args.http {
             let server = HttpServer::bind(args.listen, HttpServerOptions::default()).await?;
-            server.add_service("/", || Echo);
+            server.add_service("/", || Echo)?;
             server.start();
             std::future::pending::<()>().await;
         } else {
             let server = WebSocketServer::bind(args.listen).await?;
-            server.add_service("/", || Echo);
+            server.add_service("/", || Echo)?;
             server.start();
             std::future::pending::<()>().await;
         }

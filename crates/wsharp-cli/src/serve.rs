@@ -75,8 +75,8 @@ pub(crate) async fn serve(
         .map_err(|e| Failure::new(code::FAILURE, format!("cannot listen on {listen}: {e}")))?;
     // Each service hands out the demo's visitor cookie and logs it when it comes back.
     let options = ServiceOptions::default().cookies(visitor_cookie);
-    server.add_service_with("/Echo", options.clone(), || Echo);
-    server.add_service_with("/Chat", options, Chat::factory(""));
+    server.add_service_with("/Echo", options.clone(), || Echo)?;
+    server.add_service_with("/Chat", options, Chat::factory(""))?;
     server.start();
     let addr = server.local_addr();
     let (http, ws) = if secure {

@@ -62,6 +62,10 @@ pub enum Error {
     /// still usable.
     #[error("timed out waiting for a message")]
     Timeout,
+    /// A service is already mounted on this path (remove it first).
+    #[cfg(feature = "server")]
+    #[error("a service is already mounted on {0}")]
+    PathTaken(String),
     /// The URL is not a valid `ws://` or `wss://` URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),

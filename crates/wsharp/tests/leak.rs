@@ -82,7 +82,7 @@ async fn fault_41_ten_thousand_failed_connections_leave_memory_flat() {
     let _serial = SERIAL.lock().await;
     let started = Instant::now();
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    server.add_service("/chat", || Echo);
+    server.add_service("/chat", || Echo).unwrap();
     server.start();
     let addr = server.local_addr();
     let sessions = server.sessions("/chat").unwrap();

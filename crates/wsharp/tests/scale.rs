@@ -102,7 +102,9 @@ async fn run() -> Result<String, String> {
         .config(Config::default().close_timeout(Duration::from_secs(2)));
     let opened = Arc::new(Semaphore::new(0));
     let counter = opened.clone();
-    server.add_service_with("/Echo", options, move || Counted(counter.clone()));
+    server
+        .add_service_with("/Echo", options, move || Counted(counter.clone()))
+        .unwrap();
     server.start();
     let rss_before = rss_kib();
     let url = format!("ws://{}/Echo", server.local_addr());

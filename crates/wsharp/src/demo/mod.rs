@@ -6,11 +6,11 @@
 //! use wsharp::server::WebSocketServer;
 //!
 //! let server = WebSocketServer::bind("127.0.0.1:4649").await?;
-//! server.add_service("/Echo", || Echo);
+//! server.add_service("/Echo", || Echo)?;
 //! let chat = Chat::factory("");
-//! server.add_service("/Chat", chat);
+//! server.add_service("/Chat", chat)?;
 //! let nyan = Chat::factory(" Nyan!");
-//! server.add_service("/ChatWithNyan", nyan);
+//! server.add_service("/ChatWithNyan", nyan)?;
 //! server.start();
 //! # Ok(()) }
 //! ```

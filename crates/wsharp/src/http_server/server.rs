@@ -135,7 +135,7 @@ impl HttpServerOptions {
 ///
 /// # async fn run() -> wsharp::Result<()> {
 /// let server = HttpServer::bind("127.0.0.1:4649", HttpServerOptions::default()).await?;
-/// server.add_service("/Echo", || Echo);
+/// server.add_service("/Echo", || Echo)?;
 /// server.on(Method::POST, |req: wsharp::http::Request<bytes::Bytes>| async move {
 ///     Response::new(req.into_body())
 /// });
@@ -200,21 +200,32 @@ impl HttpServer {
     }
 
     /// Mounts a WebSocket service with default options.
-    pub fn add_service<B, F>(&self, path: &str, factory: F)
+    ///
+    /// # Errors
+    /// [`Error::PathTaken`](crate::Error::PathTaken) if a service is mounted there.
+    pub fn add_service<B, F>(&self, path: &str, factory: F) -> Result<()>
     where
         B: Behavior,
         F: Fn() -> B + Send + Sync + 'static,
     {
-        self.add_service_with(path, ServiceOptions::default(), factory);
+        self.add_service_with(path, ServiceOptions::default(), factory)
     }
 
     /// Mounts a WebSocket service with `options`.
-    pub fn add_service_with<B, F>(&self, path: &str, options: ServiceOptions, factory: F)
+    ///
+    /// # Errors
+    /// As [`add_service`](Self::add_service).
+    pub fn add_service_with<B, F>(
+        &self,
+        path: &str,
+        options: ServiceOptions,
+        factory: F,
+    ) -> Result<()>
     where
         B: Behavior,
         F: Fn() -> B + Send + Sync + 'static,
     {
-        self.0.hub.add(Service::new(path, options, factory));
+        self.0.hub.add(Service::new(path, options, factory))
     }
 
     /// Unmounts a service, closing its sessions with 1001.
@@ -453,6 +464,7 @@ impl HttpServer {
         let tracker = self.0.hub.tracker().clone();
         let (conn, protocol) = (accepted.conn, accepted.protocol);
         let start = crate::server::SessionStart {
+            id: accepted.id,
             identity: accepted.identity,
             extensions: accepted.extensions,
         };

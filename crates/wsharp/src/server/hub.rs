@@ -64,9 +64,10 @@ impl Hub {
         }
     }
 
-    pub(crate) fn add(&self, service: Service) {
+    pub(crate) fn add(&self, service: Service) -> crate::Result<()> {
+        let service = self.0.router.add(service)?;
         self.sweep_from_time_to_time(&service);
-        self.0.router.add(service);
+        Ok(())
     }
 
     /// For a service with `keep_clean`: sweeps its sessions every three wait times, until the

@@ -60,8 +60,8 @@ where
     }
 }
 
-/// A responder that adds headers to a 101 from the request's headers.
-pub type ResponseHeaders = dyn Fn(&HeaderMap, &mut HeaderMap) + Send + Sync;
+/// A responder that adds headers to a 101 from the request's headers and the session's id.
+pub type ResponseHeaders = dyn Fn(&HeaderMap, &mut HeaderMap, &str) + Send + Sync;
 
 /// What a session's outgoing queue does when a broadcast finds it full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,8 +92,9 @@ pub struct ServiceOptions {
     /// Checks the cookies; default none.
     pub cookies: Option<Arc<dyn CookiesValidator>>,
     /// Adds headers to the 101 from the request's (websocket-sharp's `UserHeadersResponder`):
-    /// called with the request's headers and the response's. Headers of the handshake itself
-    /// (`Upgrade`, `Connection`, `Sec-WebSocket-*`) it sets are ignored. Default none.
+    /// called with the request's headers, the response's, and the id the session will have.
+    /// Headers of the handshake itself (`Upgrade`, `Connection`, `Sec-WebSocket-*`) it sets are
+    /// ignored. Default none.
     pub response_headers: Option<Arc<ResponseHeaders>>,
     /// Demands HTTP authentication before the upgrade (401 with the challenge otherwise); the
     /// user is then [`Session::identity`](super::Session::identity). Default none: the
@@ -222,16 +223,16 @@ impl ServiceOptions {
     ///
     /// ```
     /// use wsharp::server::ServiceOptions;
-    /// // websocket-sharp's Example2: echo the client's RequestForID back as ID.
-    /// let options = ServiceOptions::default().response_headers(|request, response| {
-    ///     if let Some(id) = request.get("RequestForID") {
-    ///         response.insert("ID", id.clone());
+    /// // websocket-sharp's Example2: a client that sends RequestForID gets its session's ID.
+    /// let options = ServiceOptions::default().response_headers(|request, response, id| {
+    ///     if request.contains_key("RequestForID") {
+    ///         response.insert("ID", id.parse().unwrap());
     ///     }
     /// });
     /// ```
     pub fn response_headers(
         mut self,
-        responder: impl Fn(&HeaderMap, &mut HeaderMap) + Send + Sync + 'static,
+        responder: impl Fn(&HeaderMap, &mut HeaderMap, &str) + Send + Sync + 'static,
     ) -> Self {
         self.response_headers = Some(Arc::new(responder));
         self

@@ -64,6 +64,8 @@ pub(crate) struct Accepted {
     pub(crate) identity: Option<Identity>,
     /// The `Sec-WebSocket-Extensions` of the 101.
     pub(crate) extensions: Option<Box<str>>,
+    /// The session's id.
+    pub(crate) id: String,
     pub(crate) conn: Connection,
     pub(crate) protocol: Option<String>,
 }
@@ -185,9 +187,10 @@ impl Service {
                 response.headers_mut().append(SET_COOKIE, v);
             }
         }
+        let id = new_session_id();
         if let Some(responder) = &self.options.response_headers {
             let mut extra = http::HeaderMap::new();
-            responder(request.headers(), &mut extra);
+            responder(request.headers(), &mut extra, &id);
             let mut name = None;
             for (n, v) in extra {
                 name = n.or(name);
@@ -219,6 +222,7 @@ impl Service {
             .map(Into::into);
         Ok(Accepted {
             response,
+            id,
             extensions,
             identity,
             conn,
@@ -237,7 +241,7 @@ impl Service {
     ) {
         let (outgoing, commands) = mpsc::channel(self.options.send_queue);
         let inner = Arc::new(SessionInner {
-            id: new_session_id(),
+            id: accepted.id,
             uri: request.uri().clone(),
             headers: request.headers().clone(),
             remote_addr,
@@ -273,6 +277,7 @@ impl Service {
 
 /// What a session starts with from its accepted request.
 pub(crate) struct SessionStart {
+    pub(crate) id: String,
     pub(crate) identity: Option<Identity>,
     pub(crate) extensions: Option<Box<str>>,
 }
@@ -303,11 +308,15 @@ fn new_session_id() -> String {
 pub(crate) struct Router(Arc<RwLock<HashMap<String, Arc<Service>>>>);
 
 impl Router {
-    pub(crate) fn add(&self, service: Service) {
-        self.0
-            .write()
-            .expect("not poisoned")
-            .insert(service.path.clone(), Arc::new(service));
+    /// Adds `service`; its path must be free.
+    pub(crate) fn add(&self, service: Service) -> crate::Result<Arc<Service>> {
+        let mut services = self.0.write().expect("not poisoned");
+        if services.contains_key(&service.path) {
+            return Err(crate::Error::PathTaken(service.path));
+        }
+        let service = Arc::new(service);
+        services.insert(service.path.clone(), service.clone());
+        Ok(service)
     }
 
     pub(crate) fn remove(&self, path: &str) -> Option<Arc<Service>> {

@@ -36,7 +36,7 @@ use crate::socket::WebSocket;
 ///
 /// # async fn run() -> wsharp::Result<()> {
 /// let server = WebSocketServer::bind("127.0.0.1:4649").await?;
-/// server.add_service("/Echo", || Echo);
+/// server.add_service("/Echo", || Echo)?;
 /// server.start();
 /// // ... later
 /// server.stop().await;
@@ -174,22 +174,34 @@ impl WebSocketServer {
     }
 
     /// Mounts a service with default options at `path`; each session gets a behavior from
-    /// `factory`. Replaces a service at the same path.
-    pub fn add_service<B, F>(&self, path: &str, factory: F)
+    /// `factory`.
+    ///
+    /// # Errors
+    /// [`Error::PathTaken`](crate::Error::PathTaken) if a service is mounted there (remove it
+    /// first), as websocket-sharp's `AddWebSocketService` refuses.
+    pub fn add_service<B, F>(&self, path: &str, factory: F) -> Result<()>
     where
         B: Behavior,
         F: Fn() -> B + Send + Sync + 'static,
     {
-        self.add_service_with(path, ServiceOptions::default(), factory);
+        self.add_service_with(path, ServiceOptions::default(), factory)
     }
 
     /// Mounts a service with `options` (websocket-sharp's `AddWebSocketService<T>(path, init)`).
-    pub fn add_service_with<B, F>(&self, path: &str, options: ServiceOptions, factory: F)
+    ///
+    /// # Errors
+    /// As [`add_service`](Self::add_service).
+    pub fn add_service_with<B, F>(
+        &self,
+        path: &str,
+        options: ServiceOptions,
+        factory: F,
+    ) -> Result<()>
     where
         B: Behavior,
         F: Fn() -> B + Send + Sync + 'static,
     {
-        self.hub.add(Service::new(path, options, factory));
+        self.hub.add(Service::new(path, options, factory))
     }
 
     /// Unmounts the service at `path`, closing its sessions with 1001; `false` if there was none.
@@ -350,6 +362,7 @@ pub(crate) async fn upgrade_on<S: AsyncRead + AsyncWrite + Send + Unpin + 'stati
                 accepted.protocol,
             );
             let start = SessionStart {
+                id: accepted.id,
                 identity: accepted.identity,
                 extensions: accepted.extensions,
             };

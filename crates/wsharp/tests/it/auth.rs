@@ -49,7 +49,7 @@ async fn who_server(auth: Authenticator) -> (WebSocketServer, SocketAddr) {
         .await
         .unwrap()
         .auth(auth);
-    server.add_service("/who", || Who);
+    server.add_service("/who", || Who).unwrap();
     server.start();
     let addr = server.local_addr();
     (server, addr)
@@ -149,7 +149,7 @@ async fn protected_http_server(auth: Authenticator) -> (HttpServer, SocketAddr, 
             .to_owned();
         Response::new(Bytes::from(format!("hello {user}\n")))
     });
-    server.add_service("/who", || Who);
+    server.add_service("/who", || Who).unwrap();
     server.start();
     let addr = server.local_addr();
     (server, addr, dir)
@@ -569,15 +569,17 @@ async fn a_service_authenticator_overrides_the_servers() {
         .await
         .unwrap()
         .auth(Authenticator::basic("server", users()));
-    server.add_service("/who", || Who);
-    server.add_service_with(
-        "/admin",
-        ServiceOptions::default().auth(Authenticator::digest(
-            "admin",
-            Users::new().with("dora", "pocket"),
-        )),
-        || Who,
-    );
+    server.add_service("/who", || Who).unwrap();
+    server
+        .add_service_with(
+            "/admin",
+            ServiceOptions::default().auth(Authenticator::digest(
+                "admin",
+                Users::new().with("dora", "pocket"),
+            )),
+            || Who,
+        )
+        .unwrap();
     server.start();
     let addr = server.local_addr();
     let admin = format!("ws://{addr}/admin");

@@ -57,7 +57,9 @@ async fn keepalive_ends_a_session_whose_peer_stopped_reading() {
         .keepalive(Some(interval))
         .ignore_extensions()
         .config(Config::default().close_timeout(Duration::from_secs(60)));
-    server.add_service_with("/flood", options, move || Flood(tx.clone()));
+    server
+        .add_service_with("/flood", options, move || Flood(tx.clone()))
+        .unwrap();
     server.start();
     let _deaf = deaf_client(&server, "/flood").await;
     assert!(matches!(bounded(seen.recv()).await, Some(Seen::Opened)));
@@ -94,7 +96,7 @@ async fn stopping_server<B: Behavior>(
     let options = ServiceOptions::default()
         .ignore_extensions()
         .config(Config::default().close_timeout(close_timeout));
-    server.add_service_with(path, options, factory);
+    server.add_service_with(path, options, factory).unwrap();
     server.start();
     server
 }
@@ -205,7 +207,7 @@ async fn fault_47_blocking_client_keepalive_finds_a_dead_server() {
 async fn a_live_peer_that_answers_pings_is_kept() {
     // The same keepalive against a server that answers: no timeout over many intervals.
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    server.add_service("/echo", || EchoOnly);
+    server.add_service("/echo", || EchoOnly).unwrap();
     server.start();
     let interval = Duration::from_millis(100);
     let mut ws = bounded(

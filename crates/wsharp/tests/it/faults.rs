@@ -316,7 +316,9 @@ impl Behavior for Report {
 async fn fault_41_a_reset_mid_frame_ends_a_session_with_1006() {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
     let (tx, mut closes) = mpsc::unbounded_channel();
-    server.add_service("/chat", move || Report(tx.clone()));
+    server
+        .add_service("/chat", move || Report(tx.clone()))
+        .unwrap();
     server.start();
     let sessions = server.sessions("/chat").unwrap();
     let mut tcp = raw_upgrade(server.local_addr()).await;
@@ -420,7 +422,7 @@ async fn fault_41_eof_mid_handshake_on_the_server() {
 
     // WebSocketServer: the connection is closed at once, and a reset mid-head is survived too.
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    server.add_service("/chat", || wsharp::demo::Echo);
+    server.add_service("/chat", || wsharp::demo::Echo).unwrap();
     server.start();
     let addr = server.local_addr();
     let started = Instant::now();

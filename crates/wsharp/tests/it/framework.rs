@@ -97,11 +97,11 @@ async fn until(what: &str, mut condition: impl FnMut() -> bool) {
 
 async fn server() -> WebSocketServer {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    server.add_service("/Echo", || Echo);
+    server.add_service("/Echo", || Echo).unwrap();
     let chat = Chat::factory("");
-    server.add_service("/Chat", chat);
+    server.add_service("/Chat", chat).unwrap();
     let nyan = Chat::factory(" Nyan!");
-    server.add_service("/ChatWithNyan", nyan);
+    server.add_service("/ChatWithNyan", nyan).unwrap();
     server.start();
     server
 }
@@ -179,7 +179,7 @@ async fn unknown_paths_and_removed_services_get_404() {
     assert!(
         matches!(refused, Err(Error::Handshake(HandshakeError::UnexpectedStatus { status, .. })) if status == 404)
     );
-    server.add_service("/Echo", || Echo);
+    server.add_service("/Echo", || Echo).unwrap();
     assert!(
         bounded(wsharp::connect(&format!("{base}/Echo")))
             .await
@@ -201,7 +201,7 @@ async fn fault_12_13_14_validators_and_48_connection_cap() {
         })
         .max_connections(2);
     let (tracked, mut seen) = Tracked::factory();
-    server.add_service_with("/app", options, tracked);
+    server.add_service_with("/app", options, tracked).unwrap();
     server.start();
     let addr = server.local_addr();
     let request = |origin: Option<&str>, host: &str, cookie: &str| {
@@ -296,7 +296,9 @@ async fn fault_50_a_panicking_handler_closes_only_its_session_with_1011() {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
     let count = Arc::new(AtomicUsize::new(0));
     let c = count.clone();
-    server.add_service("/p", move || Panicky(c.clone()));
+    server
+        .add_service("/p", move || Panicky(c.clone()))
+        .unwrap();
     server.start();
     let url = format!("ws://{}/p", server.local_addr());
     let mut victim = bounded(wsharp::connect(&url)).await.unwrap();
@@ -322,7 +324,7 @@ async fn fault_48_stop_closes_everyone_within_the_close_timeout() {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
     let options = ServiceOptions::default()
         .config(Config::default().close_timeout(Duration::from_millis(500)));
-    server.add_service_with("/Echo", options, || Echo);
+    server.add_service_with("/Echo", options, || Echo).unwrap();
     server.start();
     let addr = server.local_addr();
     let mut polite = Vec::new();
@@ -367,7 +369,9 @@ async fn fault_48_stop_closes_everyone_within_the_close_timeout() {
 async fn stop_delivers_what_was_queued_before_its_close() {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
     let (tracked, mut seen) = Tracked::factory();
-    server.add_service_with("/q", ServiceOptions::default().ignore_extensions(), tracked);
+    server
+        .add_service_with("/q", ServiceOptions::default().ignore_extensions(), tracked)
+        .unwrap();
     server.start();
     let url = format!("ws://{}/q", server.local_addr());
     const CLIENTS: usize = 10;
@@ -416,7 +420,7 @@ async fn fault_47_keepalive_closes_a_dead_peer() {
     let options = ServiceOptions::default()
         .keepalive(Some(Duration::from_millis(300)))
         .config(Config::default().close_timeout(Duration::from_millis(300)));
-    server.add_service_with("/k", options, || Echo);
+    server.add_service_with("/k", options, || Echo).unwrap();
     server.start();
     let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
     tcp.write_all(format!("{}\r\n", UPGRADE.replace("/chat", "/k")).as_bytes())
@@ -457,7 +461,7 @@ async fn fault_46_broadcast_never_waits_for_a_slow_client() {
             .ignore_extensions()
             .config(Config::default().close_timeout(Duration::from_secs(1)));
         let (tracked, mut seen) = Tracked::factory();
-        server.add_service_with("/b", options, tracked);
+        server.add_service_with("/b", options, tracked).unwrap();
         server.start();
         let addr = server.local_addr();
         // A client that never reads.
@@ -510,7 +514,7 @@ async fn sessions_api() {
         .emit_on_ping(true)
         .config(Config::default().close_timeout(Duration::from_millis(500)));
     let (tracked, mut seen) = Tracked::factory();
-    server.add_service_with("/s", options, tracked);
+    server.add_service_with("/s", options, tracked).unwrap();
     server.start();
     let url = format!("ws://{}/s", server.local_addr());
     let mut a = bounded(
@@ -605,7 +609,7 @@ async fn fault_10_17_http_server_files_handlers_and_upgrades() {
         .document_root(&root)
         .index_page(INDEX_HTML);
     let server = HttpServer::bind("127.0.0.1:0", options).await.unwrap();
-    server.add_service("/Echo", || Echo);
+    server.add_service("/Echo", || Echo).unwrap();
     server.on(Method::POST, |req: Request<bytes::Bytes>| async move {
         let mut body = b"you sent: ".to_vec();
         body.extend_from_slice(req.body());
@@ -735,7 +739,9 @@ impl Behavior for Pings {
 #[tokio::test]
 async fn dual_stack_binding_and_emit_on_ping() {
     let server = WebSocketServer::bind_port(0).await.unwrap();
-    server.add_service_with("/p", ServiceOptions::default().emit_on_ping(true), || Pings);
+    server
+        .add_service_with("/p", ServiceOptions::default().emit_on_ping(true), || Pings)
+        .unwrap();
     server.start();
     let port = server.local_addr().port();
     for host in ["127.0.0.1", "[::1]"] {

@@ -82,10 +82,12 @@ async fn fault_28_an_unmasked_frame_is_1002_with_no_callback() {
     let messages = Arc::new(AtomicUsize::new(0));
     let (tx, mut events) = unbounded_channel();
     let m = messages.clone();
-    server.add_service("/chat", move || Counting {
-        messages: m.clone(),
-        events: tx.clone(),
-    });
+    server
+        .add_service("/chat", move || Counting {
+            messages: m.clone(),
+            events: tx.clone(),
+        })
+        .unwrap();
     server.start();
     let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
     tcp.write_all(format!("{UPGRADE}\r\n").as_bytes())
@@ -152,7 +154,7 @@ fn with_cookies(lines: &[&[u8]]) -> Vec<u8> {
 async fn fault_14_cookie_headers_on_the_wire() {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
     let (options, seen) = recording_validator();
-    server.add_service_with("/chat", options, || Echo);
+    server.add_service_with("/chat", options, || Echo).unwrap();
     server.start();
     let addr = server.local_addr();
     let calls = || seen.lock().unwrap().clone();
@@ -235,7 +237,7 @@ async fn fault_11_a_frame_in_the_upgrade_segment_reaches_the_framework_servers()
     want.extend_from_slice(b"in the same segment");
 
     let ws_server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    ws_server.add_service("/Echo", || Echo);
+    ws_server.add_service("/Echo", || Echo).unwrap();
     ws_server.start();
     assert_eq!(
         frame_with_the_upgrade(ws_server.local_addr(), "/Echo").await,
@@ -247,7 +249,7 @@ async fn fault_11_a_frame_in_the_upgrade_segment_reaches_the_framework_servers()
     let http = HttpServer::bind("127.0.0.1:0", HttpServerOptions::default())
         .await
         .unwrap();
-    http.add_service("/Echo", || Echo);
+    http.add_service("/Echo", || Echo).unwrap();
     http.start();
     assert_eq!(
         frame_with_the_upgrade(http.local_addr(), "/Echo").await,
@@ -260,11 +262,13 @@ async fn fault_11_a_frame_in_the_upgrade_segment_reaches_the_framework_servers()
 #[tokio::test]
 async fn fault_6_bad_offers_are_declined_and_a_later_valid_one_is_accepted() {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    server.add_service_with(
-        "/chat",
-        ServiceOptions::default().compression(Deflate::default()),
-        || Echo,
-    );
+    server
+        .add_service_with(
+            "/chat",
+            ServiceOptions::default().compression(Deflate::default()),
+            || Echo,
+        )
+        .unwrap();
     server.start();
     let offers = [
         "permessage-deflate; server_max_window_bits=7",

@@ -56,7 +56,7 @@ async fn server(kind: Kind, limits: Limits, timeout: Duration) -> SocketAddr {
                 .unwrap()
                 .config(Config::default().limits(limits).handshake_timeout(timeout));
             for (path, options) in services() {
-                server.add_service_with(path, options, || Echo);
+                server.add_service_with(path, options, || Echo).unwrap();
             }
             server.start();
             server.local_addr()
@@ -67,7 +67,7 @@ async fn server(kind: Kind, limits: Limits, timeout: Duration) -> SocketAddr {
                 .header_timeout(timeout);
             let server = HttpServer::bind("127.0.0.1:0", options).await.unwrap();
             for (path, options) in services() {
-                server.add_service_with(path, options, || Echo);
+                server.add_service_with(path, options, || Echo).unwrap();
             }
             server.on(Method::GET, |_| async { Response::new("served\n".into()) });
             server.start();

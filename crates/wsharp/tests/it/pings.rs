@@ -37,8 +37,12 @@ async fn server() -> WebSocketServer {
     let options = ServiceOptions::default()
         .keep_clean(false, Duration::from_millis(500))
         .config(wsharp::Config::default().close_timeout(Duration::from_millis(300)));
-    server.add_service_with("/quiet", options.clone(), || Quiet);
-    server.add_service_with("/ask", options, || AskAlive);
+    server
+        .add_service_with("/quiet", options.clone(), || Quiet)
+        .unwrap();
+    server
+        .add_service_with("/ask", options, || AskAlive)
+        .unwrap();
     server.start();
     server
 }

@@ -20,11 +20,11 @@ async fn echo_once(url: &str) {
 #[tokio::test]
 async fn both_servers_start_again_after_stop() {
     let ws_server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    ws_server.add_service("/Echo", || Echo);
+    ws_server.add_service("/Echo", || Echo).unwrap();
     let http = HttpServer::bind("127.0.0.1:0", HttpServerOptions::default())
         .await
         .unwrap();
-    http.add_service("/Echo", || Echo);
+    http.add_service("/Echo", || Echo).unwrap();
     let urls = [
         format!("ws://{}/Echo", ws_server.local_addr()),
         format!("ws://{}/Echo", http.local_addr()),
@@ -58,7 +58,7 @@ async fn both_servers_start_again_after_stop() {
 #[tokio::test]
 async fn a_session_closed_without_a_code() {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    server.add_service("/Echo", || Echo);
+    server.add_service("/Echo", || Echo).unwrap();
     server.start();
     let mut ws = bounded(wsharp::connect(&format!(
         "ws://{}/Echo",
@@ -95,7 +95,7 @@ async fn servers_bind_from_urls() {
     let server = WebSocketServer::bind_url(&format!("ws://127.0.0.1:{port}"))
         .await
         .unwrap();
-    server.add_service("/Echo", || Echo);
+    server.add_service("/Echo", || Echo).unwrap();
     server.start();
     echo_once(&format!("ws://127.0.0.1:{port}/Echo")).await;
     server.stop().await;
@@ -107,4 +107,21 @@ async fn servers_bind_from_urls() {
         WebSocketServer::bind_url("ws://127.0.0.1:0/chat").await,
         Err(wsharp::Error::InvalidUrl(_))
     ));
+}
+
+#[tokio::test]
+async fn a_taken_path_is_an_error() {
+    let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
+    server.add_service("/Echo", || Echo).unwrap();
+    match server.add_service("/Echo/", || Echo) {
+        Err(wsharp::Error::PathTaken(path)) => assert_eq!(path, "/Echo"),
+        other => panic!("{other:?}"),
+    }
+    assert!(server.remove_service("/Echo"));
+    server.add_service("/Echo", || Echo).unwrap();
+    let http = HttpServer::bind("127.0.0.1:0", HttpServerOptions::default())
+        .await
+        .unwrap();
+    http.add_service("/Chat", || Echo).unwrap();
+    assert!(http.add_service("/Chat", || Echo).is_err());
 }

@@ -1,5 +1,6 @@
 //! The session context (websocket-sharp's `WebSocketContext`) and a service's response headers
-//! (its `UserHeadersResponder`, which Example2 uses to echo a `RequestForID`).
+//! (its `UserHeadersResponder`, which Example2 uses to answer a `RequestForID` with the
+//! session's id).
 
 use std::time::SystemTime;
 
@@ -18,7 +19,8 @@ impl Behavior for Describe {
             .duration_since(session.start_time())
             .expect("started in the past");
         let line = format!(
-            "host={} origin={} query={} cookie={} protocol={} extensions={} local={} remote_is_local={} secure={} young={}",
+            "id={} host={} origin={} query={} cookie={} protocol={} extensions={} local={} remote_is_local={} secure={} young={}",
+            session.id(),
             session.host().unwrap_or("-"),
             session.origin().unwrap_or("-"),
             session.query("room").unwrap_or_default(),
@@ -39,9 +41,9 @@ impl Behavior for Describe {
 fn options() -> ServiceOptions {
     ServiceOptions::default()
         .protocols(["chat"])
-        .response_headers(|request, response| {
-            if let Some(id) = request.get("RequestForID") {
-                response.insert("ID", id.clone());
+        .response_headers(|request, response, id| {
+            if request.contains_key("RequestForID") {
+                response.insert("ID", id.parse().unwrap());
             }
             // Handshake headers are not the responder's to set.
             response.insert("Sec-WebSocket-Accept", "forged".parse().unwrap());
@@ -51,12 +53,15 @@ fn options() -> ServiceOptions {
 #[tokio::test]
 async fn the_context_and_response_headers_on_both_servers() {
     let ws_server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
-    ws_server.add_service_with("/ctx", options(), || Describe);
+    ws_server
+        .add_service_with("/ctx", options(), || Describe)
+        .unwrap();
     ws_server.start();
     let http = HttpServer::bind("127.0.0.1:0", HttpServerOptions::default())
         .await
         .unwrap();
-    http.add_service_with("/ctx", options(), || Describe);
+    http.add_service_with("/ctx", options(), || Describe)
+        .unwrap();
     http.start();
     for addr in [ws_server.local_addr(), http.local_addr()] {
         let (mut ws, response) = bounded(
@@ -70,11 +75,12 @@ async fn the_context_and_response_headers_on_both_servers() {
         )
         .await
         .unwrap();
-        assert_eq!(response.headers()["id"], "1234");
+        let id = response.headers()["id"].to_str().unwrap().to_owned();
+        assert_eq!(id.len(), 32);
         assert_ne!(response.headers()["sec-websocket-accept"], "forged");
         let text = bounded(ws.recv()).await.unwrap().unwrap();
         let expect = format!(
-            "host={addr} origin=http://example.test query=blue cookie=ja protocol=chat extensions=permessage-deflate local={} remote_is_local=true secure=false young=true",
+            "id={id} host={addr} origin=http://example.test query=blue cookie=ja protocol=chat extensions=permessage-deflate local={} remote_is_local=true secure=false young=true",
             addr.port()
         );
         assert_eq!(text.as_text().unwrap(), expect);

@@ -171,10 +171,12 @@ async fn fault_48_websocket_server_stop_with_500_peers_half_silent() {
     let opened = Arc::new(Semaphore::new(0));
     let clean = Arc::new(AtomicUsize::new(0));
     let (o, c) = (opened.clone(), clean.clone());
-    server.add_service_with("/Echo", ServiceOptions::default(), move || Counted {
-        opened: o.clone(),
-        clean: c.clone(),
-    });
+    server
+        .add_service_with("/Echo", ServiceOptions::default(), move || Counted {
+            opened: o.clone(),
+            clean: c.clone(),
+        })
+        .unwrap();
     server.start();
     let bound = CLOSE_TIMEOUT + Duration::from_secs(1) + SLACK;
     stop_under_load(Server::Ws(server), opened, clean, bound).await;
@@ -192,10 +194,12 @@ async fn fault_48_stop_ends_silent_sessions_at_their_own_close_timeout() {
     let clean = Arc::new(AtomicUsize::new(0));
     let (o, c) = (opened.clone(), clean.clone());
     let options = ServiceOptions::default().config(Config::default().close_timeout(CLOSE_TIMEOUT));
-    server.add_service_with("/Echo", options, move || Counted {
-        opened: o.clone(),
-        clean: c.clone(),
-    });
+    server
+        .add_service_with("/Echo", options, move || Counted {
+            opened: o.clone(),
+            clean: c.clone(),
+        })
+        .unwrap();
     server.start();
     let bound = CLOSE_TIMEOUT + Duration::from_secs(1);
     stop_under_load(Server::Ws(server), opened, clean, bound).await;
@@ -209,10 +213,12 @@ async fn fault_48_http_server_stop_with_500_websocket_peers_half_silent() {
     let opened = Arc::new(Semaphore::new(0));
     let clean = Arc::new(AtomicUsize::new(0));
     let (o, c) = (opened.clone(), clean.clone());
-    server.add_service_with("/Echo", ServiceOptions::default(), move || Counted {
-        opened: o.clone(),
-        clean: c.clone(),
-    });
+    server
+        .add_service_with("/Echo", ServiceOptions::default(), move || Counted {
+            opened: o.clone(),
+            clean: c.clone(),
+        })
+        .unwrap();
     server.start();
     let bound = CLOSE_TIMEOUT + Duration::from_secs(1) + SLACK;
     stop_under_load(Server::Http(server), opened, clean, bound).await;

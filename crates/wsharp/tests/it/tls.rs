@@ -36,7 +36,7 @@ fn trusting(pki: &TestPki) -> ClientTls {
 /// A `WebSocketServer` echoing on `/` over `tls`.
 async fn tls_echo_server(tls: ServerTls) -> (WebSocketServer, SocketAddr) {
     let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap().tls(tls);
-    server.add_service("/", || Echo);
+    server.add_service("/", || Echo).unwrap();
     server.start();
     let addr = server.local_addr();
     (server, addr)
@@ -466,7 +466,7 @@ async fn a_tls_port_survives_silence_plain_http_and_garbage() {
         .unwrap()
         .config(Config::default().handshake_timeout(Duration::from_millis(500)))
         .tls(server_tls(&pki.server));
-    server.add_service("/", || Echo);
+    server.add_service("/", || Echo).unwrap();
     server.start();
     let addr = server.local_addr();
     // A ClientHello's first bytes, then silence: closed at the handshake timeout (fault 4).
@@ -625,7 +625,7 @@ async fn https_files_and_wss_sessions_on_one_port() {
     )
     .await
     .unwrap();
-    server.add_service("/describe", || Describe);
+    server.add_service("/describe", || Describe).unwrap();
     server.start();
     let port = server.local_addr().port();
     // curl, a client we did not write, fetches a file over https.
