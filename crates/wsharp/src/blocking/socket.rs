@@ -26,15 +26,42 @@ const MAX_READ: usize = 16 * 1024;
 ///   [`flush`](Self::flush).
 /// - [`close`](Self::close) sends a close frame; keep calling `recv` to see the peer's answer.
 ///   The close timeout bounds that wait for streams with read timeouts (TCP, Unix sockets).
-pub struct WebSocket<S> {
+pub struct WebSocket<S: Stream> {
     io: S,
     conn: Connection,
     protocol: Option<String>,
     /// A failure held back until the close frame that reports it is written.
     failure: Option<wsharp_proto::Failure>,
+    /// Messages that arrived while [`ping_and_wait`](Self::ping_and_wait) waited, for `recv`.
+    held: std::collections::VecDeque<Message>,
+    /// A ping waits for its pong; `pong_seen` once it came.
+    pinging: bool,
+    pong_seen: bool,
 }
 
-impl<S> std::fmt::Debug for WebSocket<S> {
+/// Messages held while a ping waits for its pong, at most.
+const MAX_HELD: usize = 64;
+
+impl<S: Stream> Drop for WebSocket<S> {
+    /// An open connection sends close 1001 (going away) before the stream is dropped, as
+    /// websocket-sharp's `Dispose` does; the write may take up to one second, and the peer's
+    /// answer is not waited for.
+    fn drop(&mut self) {
+        if self.conn.state() != State::Open {
+            return;
+        }
+        let Ok(frame) = CloseFrame::new(CloseCode::GOING_AWAY, "") else {
+            return;
+        };
+        if self.conn.close(Some(frame)).is_ok() {
+            let _ = self.io.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = self.flush();
+            let _ = self.io.shutdown_write();
+        }
+    }
+}
+
+impl<S: Stream> std::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("blocking::WebSocket")
             .field("conn", &self.conn)
@@ -60,6 +87,9 @@ impl<S: Stream> WebSocket<S> {
             conn,
             protocol,
             failure: None,
+            held: std::collections::VecDeque::new(),
+            pinging: false,
+            pong_seen: false,
         }
     }
 
@@ -107,7 +137,51 @@ impl<S: Stream> WebSocket<S> {
     /// [`Error::Protocol`] when the peer broke the protocol (we sent the close code) or the
     /// connection ended abnormally; [`Error::Io`] when the transport failed. Both end it.
     pub fn recv(&mut self) -> Option<Result<Message>> {
+        if let Some(m) = self.held.pop_front() {
+            return Some(Ok(m));
+        }
         self.recv_until(None)
+    }
+
+    /// Pings the peer and waits for its pong (websocket-sharp's `Ping()`): the round trip time,
+    /// or [`Error::PongTimeout`] after `timeout`. Only the pong that echoes the ping's 8 random
+    /// bytes counts. Messages that arrive meanwhile are kept for [`recv`](Self::recv), up to
+    /// 64; past them the wait ends early with `PongTimeout`.
+    ///
+    /// # Errors
+    /// [`Error::PongTimeout`]; [`Error::Send`] when the connection is closing or closed; the
+    /// connection's own errors.
+    pub fn ping_and_wait(&mut self, timeout: Duration) -> Result<Duration> {
+        let token: [u8; 8] = rand::random();
+        self.conn
+            .ping_awaiting(bytes::Bytes::copy_from_slice(&token))?;
+        self.flush()?;
+        let started = Instant::now();
+        let deadline = started + timeout;
+        self.pinging = true;
+        let result = loop {
+            if std::mem::take(&mut self.pong_seen) || self.conn.take_pong_answered() {
+                break Ok(started.elapsed());
+            }
+            if self.held.len() >= MAX_HELD {
+                break Err(Error::PongTimeout(timeout));
+            }
+            match self.recv_until(Some(deadline)) {
+                Some(Ok(m)) => self.held.push_back(m),
+                Some(Err(Error::Timeout)) if self.pong_seen => {}
+                Some(Err(Error::Timeout)) => break Err(Error::PongTimeout(timeout)),
+                Some(Err(e)) => break Err(e),
+                None => break Err(Error::Send(wsharp_proto::SendError::SendAfterClosing)),
+            }
+        };
+        self.pinging = false;
+        self.pong_seen = false;
+        result
+    }
+
+    /// Whether the peer answers a ping within `timeout` (websocket-sharp's `IsAlive`).
+    pub fn is_alive(&mut self, timeout: Duration) -> bool {
+        self.ping_and_wait(timeout).is_ok()
     }
 
     /// As [`recv`](Self::recv), but gives up after `timeout` with [`Error::Timeout`], which
@@ -116,6 +190,9 @@ impl<S: Stream> WebSocket<S> {
     /// # Errors
     /// As `recv`, and [`Error::Timeout`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Result<Message>> {
+        if let Some(m) = self.held.pop_front() {
+            return Some(Ok(m));
+        }
         self.recv_until(Some(Instant::now() + timeout))
     }
 
@@ -264,6 +341,11 @@ impl<S: Stream> WebSocket<S> {
                     if timer.is_some_and(|t| t <= now) {
                         self.conn.handle_timeout(now);
                         continue;
+                    }
+                    if self.pinging && self.conn.take_pong_answered() {
+                        // The pong a ping waits for: back to `ping_and_wait`.
+                        self.pong_seen = true;
+                        return Some(Err(Error::Timeout));
                     }
                     if deadline.is_some_and(|d| d <= now) {
                         return Some(Err(Error::Timeout));

@@ -371,3 +371,27 @@ fn blocking_server_ends_after_the_close_handshake_without_the_clients_fin() {
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
     assert!(matches!(&seen[..], [Message::Close(Some(f))] if f.code == CloseCode::NORMAL));
 }
+
+/// Dropping an open blocking socket sends close 1001, as websocket-sharp's `Dispose` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_an_open_blocking_socket_sends_going_away() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = wsharp::accept(tcp).await.unwrap();
+        ws.recv().await
+    });
+    tokio::task::spawn_blocking(move || {
+        let ws = blocking::connect(&format!("ws://{addr}/")).unwrap();
+        drop(ws);
+    })
+    .await
+    .unwrap();
+    match bounded(server).await.unwrap() {
+        Some(Ok(Message::Close(Some(f)))) => {
+            assert_eq!(f.code, CloseCode::GOING_AWAY);
+        }
+        other => panic!("{other:?}"),
+    }
+}

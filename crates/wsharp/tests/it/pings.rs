@@ -242,3 +242,21 @@ fn unmasked_texts(mut bytes: &[u8]) -> Vec<String> {
     }
     out
 }
+
+/// The blocking client pings too, against Python `websockets`.
+#[tokio::test]
+async fn the_blocking_client_pings_python_websockets() {
+    let (_server, port) = crate::interop_python::python_echo_server();
+    tokio::task::spawn_blocking(move || {
+        let mut ws = wsharp::blocking::connect(&format!("ws://127.0.0.1:{port}/")).unwrap();
+        ws.send("one").unwrap();
+        ws.send("two").unwrap();
+        let rtt = ws.ping_and_wait(Duration::from_secs(10)).unwrap();
+        assert!(rtt < Duration::from_secs(10));
+        assert!(ws.is_alive(Duration::from_secs(10)));
+        assert_eq!(ws.recv().unwrap().unwrap(), Message::text("one"));
+        assert_eq!(ws.recv().unwrap().unwrap(), Message::text("two"));
+    })
+    .await
+    .unwrap();
+}
