@@ -103,6 +103,12 @@ const MAX_IOV: usize = 64;
 /// - It is a [`Stream`] of messages and a [`Sink`] of messages, and [`split`](Self::split)
 ///   gives owned halves for two tasks.
 ///
+/// # Drop
+/// Dropping the socket drops the stream: the TCP connection ends without a close frame and the
+/// peer sees 1006 (no close frame), since no I/O can run in `drop`. To end politely, call
+/// [`close`](Self::close) and read to `None`, which takes at most the close timeout. (The
+/// blocking socket, which can write in `drop`, sends 1001 there.)
+///
 /// # Cancel safety
 /// `recv`, `flush` and `close` are cancel safe: dropping their future loses nothing. A `send` or
 /// `feed` future dropped before it completes may not have queued its message.
