@@ -50,6 +50,16 @@ impl Credentials {
         &self.user
     }
 
+    /// The credentials of a URL's user-info, `user[:password]`, percent-decoded.
+    #[cfg(feature = "client")]
+    pub(crate) fn from_userinfo(userinfo: &str) -> Self {
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        Self::new(
+            crate::percent::decode(user, false),
+            crate::percent::decode(password, false),
+        )
+    }
+
     #[cfg(feature = "client")]
     pub(crate) fn password(&self) -> &str {
         &self.password

@@ -430,11 +430,7 @@ impl ClientBuilder {
         let rest = self.url.split_once("://")?.1;
         let authority = rest.split(['/', '?', '#']).next()?;
         let (userinfo, _) = authority.rsplit_once('@')?;
-        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-        Some(Credentials::new(
-            crate::percent::decode(user, false),
-            crate::percent::decode(password, false),
-        ))
+        Some(Credentials::from_userinfo(userinfo))
     }
 
     /// Performs the opening handshake over a stream the caller opened (a proxy tunnel, a TLS

@@ -80,11 +80,7 @@ impl Proxy {
         }
         let mut auth = ClientAuth::default();
         if let Some(userinfo) = userinfo {
-            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-            auth.set_credentials(Credentials::new(
-                crate::percent::decode(user, false),
-                crate::percent::decode(password, false),
-            ));
+            auth.set_credentials(Credentials::from_userinfo(userinfo));
         }
         Ok(Self {
             kind,
