@@ -140,4 +140,20 @@ pub enum SendError {
     /// A ping or pong payload over 125 bytes.
     #[error("control payload of {0} bytes exceeds 125")]
     ControlPayloadTooBig(usize),
+    /// A whole message while a message sent in parts is not finished: its last part must come
+    /// first (control frames may go between parts).
+    #[error("a message sent in parts is not finished: send its last part first")]
+    MessageInProgress,
+    /// A part whose kind is not the kind of the message it continues.
+    #[error("a part of a {started:?} message cannot be {part:?}")]
+    PartKindChanged {
+        /// The kind the message started with.
+        started: crate::message::MessageKind,
+        /// The kind of the part refused.
+        part: crate::message::MessageKind,
+    },
+    /// Text parts that are not UTF-8 (checked across parts: a character may be split between
+    /// two); the part was not sent and the message is still open.
+    #[error("the text part is not valid UTF-8")]
+    InvalidUtf8,
 }

@@ -50,7 +50,7 @@ pub use close::{CloseCode, CloseFrame, CloseStatus};
 pub use config::{Config, Limits, Role};
 pub use connection::{Connection, Event, Lifecycle, PreparedMessage, State};
 pub use error::{Failure, ProtocolError, SendError};
-pub use message::{Message, Utf8Bytes};
+pub use message::{Message, MessageKind, Part, Utf8Bytes};
 
 pub use bytes;
 pub use http;

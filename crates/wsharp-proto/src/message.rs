@@ -116,6 +116,31 @@ impl PartialEq<&str> for Utf8Bytes {
     }
 }
 
+/// The kind of a data message, for messages sent or received in parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// UTF-8 text.
+    Text,
+    /// Binary data.
+    Binary,
+}
+
+/// One part of a data message received in parts (see
+/// [`Connection::set_receive_parts`](crate::Connection::set_receive_parts)).
+///
+/// A text message's parts may split a character between them; the message as a whole is
+/// checked as it arrives, and the connection fails (1007) before the part holding an invalid
+/// byte is delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Text or binary: the same for every part of a message.
+    pub kind: MessageKind,
+    /// The bytes of this part, in order after the previous part's.
+    pub data: Bytes,
+    /// Whether this part ends the message.
+    pub last: bool,
+}
+
 /// A WebSocket message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {

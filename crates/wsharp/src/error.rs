@@ -69,6 +69,10 @@ pub enum Error {
     /// The URL is not a valid `ws://` or `wss://` URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
+    /// `recv` met a message that is being received in parts: read it to its last part with
+    /// `recv_part` first. The connection is still usable.
+    #[error("a message is being received in parts: read it to its last part with recv_part")]
+    MessageInParts,
 }
 
 impl From<std::io::Error> for Error {

@@ -92,7 +92,7 @@ pub use client::{
 pub use error::{Error, Result};
 #[cfg(feature = "server")]
 pub use server::{OnRequest, Refusal, ServerBuilder, accept};
-pub use socket::WebSocket;
+pub use socket::{Received, WebSocket};
 pub use split::{RecvHalf, SendHalf};
 #[cfg(feature = "client")]
 pub use transport::Transport;
@@ -100,8 +100,8 @@ pub use transport::Transport;
 pub use wsharp_proto::deflate::Deflate;
 pub use wsharp_proto::handshake::{HandshakeError, UpgradeRequest};
 pub use wsharp_proto::{
-    CloseCode, CloseFrame, CloseStatus, Config, Failure, Lifecycle, Limits, Message, ProtocolError,
-    Role, SendError, State, Utf8Bytes,
+    CloseCode, CloseFrame, CloseStatus, Config, Failure, Lifecycle, Limits, Message, MessageKind,
+    Part, ProtocolError, Role, SendError, State, Utf8Bytes,
 };
 pub use wsharp_proto::{bytes, http};
 

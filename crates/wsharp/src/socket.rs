@@ -16,15 +16,19 @@ use wsharp_proto::{
 
 use crate::error::{Error, Result};
 
-/// The next message the core has for the application, with closes and failures logged.
-/// A failure is to be reported once the close frame it queued is written.
+mod streamed;
+pub use streamed::Received;
+
+/// The next message (or part of one) the core has for the application, with closes and
+/// failures logged. A failure is to be reported once the close frame it queued is written.
 #[inline]
-pub(crate) fn next_event(conn: &mut Connection) -> Option<Result<Message, Failure>> {
+pub(crate) fn next_event(conn: &mut Connection) -> Option<Result<Received, Failure>> {
     Some(match conn.poll_event()? {
-        Event::Message(m) => Ok(m),
+        Event::Message(m) => Ok(Received::Message(m)),
+        Event::Part(p) => Ok(Received::Part(p)),
         Event::Close(frame) => {
             tracing::debug!(code = ?frame.as_ref().map(|f| f.code.0), "close received");
-            Ok(Message::Close(frame))
+            Ok(Received::Message(Message::Close(frame)))
         }
         Event::Failed(e) => {
             tracing::debug!(error = %e, code = e.close_code().0, "connection failed");
@@ -127,7 +131,7 @@ pub struct WebSocket<S> {
         clippy::box_collection,
         reason = "one pointer in every idle socket instead of a deque's four words"
     )]
-    held: Option<Box<VecDeque<Message>>>,
+    held: Option<Box<VecDeque<Received>>>,
 }
 
 /// Messages held while a ping waits for its pong, at most; past them it stops reading.
@@ -249,7 +253,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     return Poll::Ready(Ok(()));
                 }
                 let room = self.held.as_ref().is_none_or(|h| h.len() < MAX_HELD);
-                match self.poll_drive(cx, room) {
+                match self.poll_drive_any(cx, room) {
                     Poll::Ready(Some(Ok(message))) => {
                         self.held
                             .get_or_insert_with(Box::default)
@@ -514,10 +518,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Drives the connection: writes pending output, reads, and returns the next message.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        self.conn.set_receive_parts(false);
         if let Some(held) = self.held.as_mut()
-            && let Some(message) = held.pop_front()
+            && let Some(received) = held.pop_front()
         {
-            return Poll::Ready(Some(Ok(message)));
+            return Poll::Ready(Some(received.into_message()));
+        }
+        if self.conn.is_receiving_parts() {
+            return Poll::Ready(Some(Err(Error::MessageInParts)));
         }
         if let Some((wakers, _)) = &self.split {
             wakers.register_reader(cx.waker());
@@ -525,21 +533,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.poll_drive(cx, true)
     }
 
-    /// The driver: obeys [`Connection::lifecycle`], and when `receive`, reads and returns
-    /// the next message (`None` once the connection is over). Without `receive` it reads
-    /// nothing and returns no message; when a deadline passes it wakes the task, so that the
-    /// caller looks at the connection again.
-    /// passed, so that the caller can look again.
+    /// [`poll_drive_any`](Self::poll_drive_any) for whole messages: a part (of a message
+    /// that started while parts were wanted) is [`Error::MessageInParts`].
+    #[inline]
     pub(crate) fn poll_drive(
         &mut self,
         cx: &mut Context<'_>,
         receive: bool,
     ) -> Poll<Option<Result<Message>>> {
+        self.poll_drive_any(cx, receive)
+            .map(|item| item.map(|r| r.and_then(Received::into_message)))
+    }
+
+    /// The driver: obeys [`Connection::lifecycle`], and when `receive`, reads and returns
+    /// the next message or part (`None` once the connection is over). Without `receive` it
+    /// reads nothing and returns nothing; when a deadline passes it wakes the task, so that
+    /// the caller looks at the connection again.
+    pub(crate) fn poll_drive_any(
+        &mut self,
+        cx: &mut Context<'_>,
+        receive: bool,
+    ) -> Poll<Option<Result<Received>>> {
         loop {
             if receive && self.failure.is_none() {
                 match next_event(&mut self.conn) {
                     Some(Ok(m)) => {
-                        if matches!(m, Message::Ping(_)) {
+                        if matches!(m, Received::Message(Message::Ping(_))) {
                             // Send the pong now: the caller may not poll again for a while.
                             let _ = self.poll_write_pending_as(Half::Recv, cx);
                         }

@@ -111,5 +111,7 @@ impl Connection {
         let payload = frame.map_or_else(Bytes::new, CloseFrame::to_payload);
         self.write_frame(OpCode::Close, true, payload);
         self.life = Life::Closing;
+        // A message in parts ends unfinished: nothing may follow the close.
+        self.sending = None;
     }
 }

@@ -24,6 +24,8 @@ pub(super) struct DeflateState {
     pub(super) threshold: usize,
     /// The inflated message being received.
     pub(super) inflated: Vec<u8>,
+    /// Bytes of the message being received already delivered in parts.
+    pub(super) delivered: usize,
 }
 
 impl Connection {
@@ -48,6 +50,7 @@ impl Connection {
             inflater: Inflater::new(peer_reset),
             threshold: settings.threshold,
             inflated: Vec::new(),
+            delivered: 0,
         }));
         self.allowed_rsv = 0b100;
     }
@@ -73,9 +76,12 @@ impl Connection {
         if self.close_sent_or_closed() {
             return Err(SendError::SendAfterClosing);
         }
+        if message.is_data() && self.sending.is_some() {
+            return Err(SendError::MessageInProgress);
+        }
         match message {
-            Message::Text(text) => self.send_frames(OpCode::Text, text.into_bytes(), 0),
-            Message::Binary(data) => self.send_frames(OpCode::Binary, data, 0),
+            Message::Text(text) => self.send_frames(OpCode::Text, text.into_bytes(), 0, true),
+            Message::Binary(data) => self.send_frames(OpCode::Binary, data, 0, true),
             other => return self.send(other),
         }
         Ok(())
@@ -90,13 +96,19 @@ impl Connection {
     pub(super) fn drop_inflated(&mut self) {
         if let Some(d) = self.deflate.as_mut() {
             d.inflated = Vec::new();
+            d.delivered = 0;
         }
     }
 
     /// Inflates a frame of a compressed message; at FIN, returns the message's event.
     pub(super) fn inflate_frame(&mut self, payload: &[u8], fin: bool) -> Option<Event> {
-        let limit = self.config.limits.max_message_size;
         let deflate = self.deflate.as_mut()?;
+        // In parts, what was delivered counts against the limit too.
+        let limit = self
+            .config
+            .limits
+            .max_message_size
+            .saturating_sub(deflate.delivered);
         let start = deflate.inflated.len();
         if let Err(e) = deflate
             .inflater
@@ -109,6 +121,16 @@ impl Connection {
         if text && self.utf8.feed(&deflate.inflated[start..]).is_err() {
             self.fail(ProtocolError::InvalidUtf8);
             return None;
+        }
+        if self.in_parts {
+            let data = Bytes::copy_from_slice(&deflate.inflated);
+            deflate.inflated.clear();
+            deflate.delivered = if fin {
+                0
+            } else {
+                deflate.delivered + data.len()
+            };
+            return self.deliver_part(data, fin);
         }
         if !fin {
             return None;
@@ -135,9 +157,9 @@ impl Connection {
             && let Some(deflater) = deflate.deflater.as_mut()
         {
             let compressed = deflater.compress(&payload);
-            self.send_frames(opcode, compressed, 0b100);
+            self.send_frames(opcode, compressed, 0b100, true);
         } else {
-            self.send_frames(opcode, payload, 0);
+            self.send_frames(opcode, payload, 0, true);
         }
     }
 }

@@ -17,6 +17,7 @@ mod buffers;
 mod close_handshake;
 mod compression;
 mod lifecycle;
+mod parts;
 mod prepared;
 mod receive;
 mod timers;
@@ -26,6 +27,7 @@ use close_handshake::Ending;
 use compression::DeflateState;
 use lifecycle::Life;
 pub use lifecycle::Lifecycle;
+use parts::Sending;
 pub use prepared::PreparedMessage;
 use receive::InFrame;
 use timers::Timers;
@@ -68,6 +70,8 @@ pub enum Event {
     /// A complete text or binary message, or a ping or pong when
     /// [`Config::emit_control_frames`] is set.
     Message(Message),
+    /// A part of a data message, when [`Connection::set_receive_parts`] is on.
+    Part(crate::message::Part),
     /// The peer's close frame (`None` if it carried no status code). A reply has been queued if
     /// the peer started the close.
     Close(Option<CloseFrame>),
@@ -120,6 +124,12 @@ pub struct Connection {
     deflate: Option<Box<DeflateState>>,
     /// Whether the message being received is compressed (RSV1 on its first frame).
     compressed: bool,
+    /// Whether data messages starting now are delivered in parts.
+    parts_wanted: bool,
+    /// Whether the message being received is delivered in parts.
+    in_parts: bool,
+    /// The message being sent in parts, if one is open.
+    sending: Option<Box<Sending>>,
     /// The size of the last frame received (header included) if it exceeded the read size, at
     /// most 16 times that: the room offered between frames.
     large_frame: usize,
@@ -162,6 +172,9 @@ impl Connection {
             mask_rng: None,
             deflate: None,
             compressed: false,
+            parts_wanted: false,
+            in_parts: false,
+            sending: None,
             large_frame: 0,
             pongs_unsent: 0,
             timers: None,

@@ -149,6 +149,26 @@ impl Connection {
             }
             if available < len {
                 self.rbuf.advance(skip);
+                if self.in_parts
+                    && !self.compressed
+                    && !header.opcode.is_control()
+                    && processed >= self.read_size()
+                {
+                    // A piece of a large frame, delivered before the rest arrives.
+                    let piece = self.rbuf.split_to(processed).freeze();
+                    let header = header.rest_after(processed);
+                    self.frame = Some(InFrame {
+                        header,
+                        processed: 0,
+                    });
+                    if let Some(event) = self.deliver_part(piece, false) {
+                        if one_event {
+                            return Some(event);
+                        }
+                        self.events.push_back(event);
+                    }
+                    continue;
+                }
                 self.frame = Some(InFrame { header, processed });
                 return None;
             }
@@ -195,6 +215,7 @@ impl Connection {
                     });
                 }
                 self.message = Some(header.opcode);
+                self.in_parts = self.parts_wanted;
                 self.message_size = header.payload_len;
                 self.message_frames = 1;
                 self.utf8 = Utf8Validator::new();
@@ -275,6 +296,9 @@ impl Connection {
             },
             OpCode::Text | OpCode::Binary | OpCode::Continuation if self.compressed => {
                 self.inflate_frame(&payload, header.fin)
+            }
+            OpCode::Text | OpCode::Binary | OpCode::Continuation if self.in_parts => {
+                self.deliver_part(payload, header.fin)
             }
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 if !header.fin {

@@ -20,6 +20,8 @@ pub(super) struct Outgoing {
     pub(super) queue: VecDeque<Bytes>,
     pub(super) tail: BytesMut,
     pub(super) len: usize,
+    /// Bytes taken by the transport over the connection's life.
+    pub(super) written: u64,
 }
 
 impl Outgoing {
@@ -82,6 +84,7 @@ impl Outgoing {
 
     pub(super) fn advance(&mut self, mut n: usize) {
         self.len -= n;
+        self.written += n as u64;
         while n > 0 {
             match self.queue.front_mut() {
                 Some(front) if front.len() <= n => {
@@ -119,6 +122,9 @@ impl Connection {
     pub fn send(&mut self, message: Message) -> Result<(), SendError> {
         if self.close_sent_or_closed() {
             return Err(SendError::SendAfterClosing);
+        }
+        if message.is_data() && self.sending.is_some() {
+            return Err(SendError::MessageInProgress);
         }
         match message {
             Message::Text(text) => self.send_data(OpCode::Text, text.into_bytes()),
@@ -168,6 +174,9 @@ impl Connection {
         if self.close_sent_or_closed() {
             return Err(SendError::SendAfterClosing);
         }
+        if self.sending.is_some() {
+            return Err(SendError::MessageInProgress);
+        }
         let len = prepared.message.len();
         let compresses = self
             .deflate
@@ -195,6 +204,14 @@ impl Connection {
     /// How many bytes wait to be written.
     pub fn transmit_len(&self) -> usize {
         self.out.len
+    }
+
+    /// How many bytes the transport has taken ([`advance_transmit`](Self::advance_transmit))
+    /// over the connection's life. With [`transmit_len`](Self::transmit_len) it tells when a
+    /// message is written: the one queued last is out once this reaches the sum of both
+    /// taken right after queuing it.
+    pub fn transmitted(&self) -> u64 {
+        self.out.written
     }
 
     /// The pending output when it is one contiguous slice (small frames coalesced, nothing
@@ -246,8 +263,9 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends a data message's payload as one frame or fragments; `rsv` goes on the first.
-    pub(super) fn send_frames(&mut self, opcode: OpCode, payload: Bytes, rsv: u8) {
+    /// Sends a data message's payload (or a part of it, ending it if `fin`) as one frame or
+    /// fragments; `rsv` goes on the first.
+    pub(super) fn send_frames(&mut self, opcode: OpCode, payload: Bytes, rsv: u8, fin: bool) {
         match self.config.fragment_size.map(|size| size.max(1)) {
             Some(size) if payload.len() > size => {
                 let (mut opcode, mut rsv) = (opcode, rsv);
@@ -256,7 +274,7 @@ impl Connection {
                     let end = (start + size).min(payload.len());
                     self.write_frame_rsv(
                         opcode,
-                        end == payload.len(),
+                        fin && end == payload.len(),
                         rsv,
                         payload.slice(start..end),
                     );
@@ -264,7 +282,7 @@ impl Connection {
                     start = end;
                 }
             }
-            _ => self.write_frame_rsv(opcode, true, rsv, payload),
+            _ => self.write_frame_rsv(opcode, fin, rsv, payload),
         }
     }
 

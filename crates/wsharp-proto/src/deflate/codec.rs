@@ -61,18 +61,34 @@ impl Deflater {
 
     /// Compresses one whole message into the payload to send (the sync-flush tail removed).
     pub fn compress(&mut self, input: &[u8]) -> Bytes {
+        self.compress_part(input, true)
+    }
+
+    /// Compresses one part of a message sent in parts; `last` ends the message (its payload
+    /// then ends without the sync-flush tail). Parts before the last are not flushed, so their
+    /// output may be empty until zlib has a block ready; the state is held between parts.
+    pub fn compress_part(&mut self, input: &[u8], last: bool) -> Bytes {
         let mut state = self.state.take().unwrap_or_else(|| self.take_state());
+        let flush = if last {
+            FlushCompress::Sync
+        } else {
+            FlushCompress::None
+        };
         let mut out = Vec::with_capacity(input.len() / 2 + 64);
         let mut consumed = 0;
         loop {
             let before = state.total_in();
             // With enough output room a sync flush cannot fail; a full buffer is retried.
-            let _ = state.compress_vec(&input[consumed..], &mut out, FlushCompress::Sync);
+            let _ = state.compress_vec(&input[consumed..], &mut out, flush);
             consumed += (state.total_in() - before) as usize;
             if consumed == input.len() && out.len() < out.capacity() {
                 break;
             }
             out.reserve(out.capacity().max(64));
+        }
+        if !last {
+            self.state = Some(state);
+            return Bytes::from(out);
         }
         // A sync flush ends with the tail, except when it had nothing new to flush.
         if out.ends_with(&TAIL) {

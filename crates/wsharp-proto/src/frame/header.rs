@@ -68,6 +68,22 @@ pub struct FrameHeader {
     pub payload_len: u64,
 }
 
+impl FrameHeader {
+    /// The header of what remains of this frame's payload after its first `n` bytes: the
+    /// length reduced and the masking key turned so that it applies from the remainder's start.
+    pub fn rest_after(&self, n: usize) -> Self {
+        let mask = self.mask.map(|key| {
+            let shift = n % 4;
+            std::array::from_fn(|i| key[(i + shift) % 4])
+        });
+        Self {
+            payload_len: self.payload_len - n as u64,
+            mask,
+            ..*self
+        }
+    }
+}
+
 /// Parses a frame header from the front of `buf`, checking the rules a header alone decides:
 /// opcode, reserved bits (`allowed_rsv` names those an extension claims), masking by `role`
 /// (the role of the endpoint that receives), control-frame rules, minimal length encoding, and

@@ -9,7 +9,9 @@ use wsharp_proto::{
 
 use super::{Stream, is_timeout};
 use crate::error::{Error, Result};
-use crate::socket::next_event;
+use crate::socket::{Received, next_event};
+
+mod streamed;
 
 /// The most slices handed to one vectored write.
 const MAX_IOV: usize = 64;
@@ -33,7 +35,7 @@ pub struct WebSocket<S: Stream> {
     /// A failure held back until the close frame that reports it is written.
     failure: Option<wsharp_proto::Failure>,
     /// Messages that arrived while [`ping_and_wait`](Self::ping_and_wait) waited, for `recv`.
-    held: std::collections::VecDeque<Message>,
+    held: std::collections::VecDeque<Received>,
     /// A ping waits for its pong; `pong_seen` once it came.
     pinging: bool,
     pong_seen: bool,
@@ -137,10 +139,20 @@ impl<S: Stream> WebSocket<S> {
     /// [`Error::Protocol`] when the peer broke the protocol (we sent the close code) or the
     /// connection ended abnormally; [`Error::Io`] when the transport failed. Both end it.
     pub fn recv(&mut self) -> Option<Result<Message>> {
-        if let Some(m) = self.held.pop_front() {
-            return Some(Ok(m));
+        self.recv_whole(None)
+    }
+
+    /// The next whole message, waiting at most until `deadline`.
+    fn recv_whole(&mut self, deadline: Option<Instant>) -> Option<Result<Message>> {
+        self.conn.set_receive_parts(false);
+        if let Some(received) = self.held.pop_front() {
+            return Some(received.into_message());
         }
-        self.recv_until(None)
+        if self.conn.is_receiving_parts() {
+            return Some(Err(Error::MessageInParts));
+        }
+        self.recv_until(deadline)
+            .map(|r| r.and_then(Received::into_message))
     }
 
     /// Pings the peer and waits for its pong (websocket-sharp's `Ping()`): the round trip time,
@@ -190,10 +202,7 @@ impl<S: Stream> WebSocket<S> {
     /// # Errors
     /// As `recv`, and [`Error::Timeout`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Result<Message>> {
-        if let Some(m) = self.held.pop_front() {
-            return Some(Ok(m));
-        }
-        self.recv_until(Some(Instant::now() + timeout))
+        self.recv_whole(Some(Instant::now() + timeout))
     }
 
     /// Queues `message` and writes everything pending.
@@ -277,13 +286,14 @@ impl<S: Stream> WebSocket<S> {
         self.flush()
     }
 
-    /// The driver: obeys [`Connection::lifecycle`], reads, and returns the next message.
-    fn recv_until(&mut self, deadline: Option<Instant>) -> Option<Result<Message>> {
+    /// The driver: obeys [`Connection::lifecycle`], reads, and returns the next message or
+    /// part.
+    fn recv_until(&mut self, deadline: Option<Instant>) -> Option<Result<Received>> {
         loop {
             if self.failure.is_none() {
                 match next_event(&mut self.conn) {
                     Some(Ok(m)) => {
-                        if matches!(m, Message::Ping(_)) {
+                        if matches!(m, Received::Message(Message::Ping(_))) {
                             // Send the pong now: the caller may not call again for a while.
                             let _ = self.flush();
                         }

@@ -6,6 +6,7 @@ mod behavior;
 mod hub;
 mod local_send;
 mod options;
+mod outbound_stream;
 mod service;
 mod session;
 mod session_task;

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use futures_util::task::AtomicWaker;
 use http::HeaderMap;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use wsharp_proto::{CloseCode, CloseFrame, Message, PreparedMessage};
 
+use super::outbound_stream::OutboundStream;
 use super::sessions::Sessions;
 use crate::error::{Error, Result};
 
@@ -18,14 +19,19 @@ use crate::error::{Error, Result};
 pub(crate) enum Command {
     Send(Message),
     Prepared(PreparedMessage),
+    /// A message whose sender learns when it is written.
+    Tracked(Message, oneshot::Sender<Result<()>>),
+    /// A message streamed from a reader.
+    Stream(Box<OutboundStream>),
 }
 
 impl Command {
-    /// The message's payload size.
+    /// The message's payload size (a stream's parts are counted as they are read).
     pub(crate) fn len(&self) -> usize {
         match self {
-            Self::Send(m) => m.len(),
+            Self::Send(m) | Self::Tracked(m, _) => m.len(),
             Self::Prepared(p) => p.message().len(),
+            Self::Stream(_) => 0,
         }
     }
 }
@@ -60,7 +66,7 @@ pub(crate) struct SessionInner {
     pub(crate) force_code: std::sync::Mutex<Option<CloseFrame>>,
     pub(crate) closed: AtomicBool,
     /// Pings waiting for their pong: the payload and who waits.
-    pub(crate) pong_waiters: std::sync::Mutex<Vec<([u8; 8], tokio::sync::oneshot::Sender<()>)>>,
+    pub(crate) pong_waiters: std::sync::Mutex<Vec<([u8; 8], oneshot::Sender<()>)>>,
     /// The receiving end of `outgoing`, taken by the session's I/O task.
     pub(crate) commands: std::sync::Mutex<Option<mpsc::Receiver<Command>>>,
     /// Ends the session's task (a stop past its deadline).
@@ -227,6 +233,67 @@ impl Session {
         self.send_command(Command::Send(message.into())).await
     }
 
+    /// Sends a message and returns once it is written to the socket, not when it is queued
+    /// (websocket-sharp's `SendAsync` with its completion callback): the transport has taken
+    /// its last byte. Costs a channel per message over [`send`](Self::send).
+    ///
+    /// ```no_run
+    /// # async fn run(session: &wsharp::server::Session) -> wsharp::Result<()> {
+    /// session.send_and_wait("written when this returns").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Send`] if the session closes before the message is written, or was closed.
+    pub async fn send_and_wait(&self, message: impl Into<Message>) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send_command(Command::Tracked(message.into(), tx))
+            .await?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Streams everything `reader` yields, to its end, as one message of `kind`, in parts of
+    /// up to 64 KiB (websocket-sharp's `Send(Stream, int)` and `SendAsync(Stream, int, ...)`).
+    /// The message never sits whole in memory; the session's task reads the next part when
+    /// the connection's output is under its high-water mark, so a slow client slows the
+    /// reader down. Meanwhile the session keeps receiving and answering pings, and the
+    /// session's other sends wait for the message's end. Returns once the last part is
+    /// queued, with the bytes read. Compressed as one message when permessage-deflate is on.
+    ///
+    /// A reader that fails after the first part left closes the session with 1011.
+    ///
+    /// ```no_run
+    /// # async fn run(session: &wsharp::server::Session) -> wsharp::Result<()> {
+    /// use wsharp::MessageKind;
+    /// let file = tokio::fs::File::open("report.csv").await?;
+    /// let sent = session.send_reader(MessageKind::Text, file).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The reader's [`Error::Io`]; [`Error::Send`] once the session is closed or for text
+    /// that is not UTF-8.
+    pub async fn send_reader(
+        &self,
+        kind: wsharp_proto::MessageKind,
+        reader: impl tokio::io::AsyncRead + Send + 'static,
+    ) -> Result<u64> {
+        let (stream, rx) = OutboundStream::new(kind, reader);
+        self.send_command(Command::Stream(stream)).await?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Sends a file as one binary message, streamed from disk (websocket-sharp's
+    /// `Send(FileInfo)`); see [`send_reader`](Self::send_reader). Returns its size.
+    ///
+    /// # Errors
+    /// As [`send_reader`](Self::send_reader), and opening the file.
+    pub async fn send_file(&self, path: impl AsRef<std::path::Path>) -> Result<u64> {
+        let file = tokio::fs::File::open(path).await?;
+        self.send_reader(wsharp_proto::MessageKind::Binary, file)
+            .await
+    }
+
     pub(crate) async fn send_command(&self, command: Command) -> Result<()> {
         if self.0.closed.load(Ordering::Acquire) {
             return Err(closed());
@@ -253,7 +320,7 @@ impl Session {
     /// [`Error::PongTimeout`], or [`Error::Send`] once the session is closed.
     pub async fn ping_and_wait(&self, timeout: std::time::Duration) -> Result<std::time::Duration> {
         let token: [u8; 8] = rand::random();
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = oneshot::channel();
         self.0
             .pong_waiters
             .lock()

@@ -18,11 +18,12 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use wsharp_proto::{CloseCode, CloseFrame, CloseStatus, Message};
 
 use super::behavior::Behavior;
 use super::local_send;
+use super::outbound_stream::OutboundStream;
 use super::service::BoxIo;
 use super::session::{Command, Session, SessionInner};
 use crate::error::Error;
@@ -47,11 +48,54 @@ enum Outcome {
     Abandoned,
 }
 
-/// Queues a command's message; a refusal (after a close) is only logged.
-fn queue(ws: &mut WebSocket<BoxIo>, command: Command) {
+/// Sends in progress that outlive their command: a streamed message, and messages whose
+/// senders wait to learn they are written.
+#[derive(Default)]
+struct InFlight {
+    stream: Option<Box<OutboundStream>>,
+    /// Where each tracked message ends in the connection's output (its
+    /// [`transmitted`](wsharp_proto::Connection::transmitted) count once written), in order.
+    tracked: VecDeque<(u64, oneshot::Sender<Result<(), Error>>)>,
+}
+
+impl InFlight {
+    /// Tells the senders of the messages now written.
+    fn settle(&mut self, ws: &WebSocket<BoxIo>) {
+        let written = ws.connection().transmitted();
+        while self.tracked.front().is_some_and(|(end, _)| *end <= written) {
+            if let Some((_, done)) = self.tracked.pop_front() {
+                let _ = done.send(Ok(()));
+            }
+        }
+    }
+}
+
+/// Queues a command's message; a refusal (after a close) is only logged (a tracked or
+/// streamed message's sender is told).
+fn queue(ws: &mut WebSocket<BoxIo>, in_flight: &mut InFlight, command: Command) {
     let result = match command {
         Command::Send(m) => ws.queue(m),
         Command::Prepared(p) => ws.queue_prepared(&p),
+        Command::Tracked(m, done) => match ws.queue(m) {
+            Ok(()) => {
+                let conn = ws.connection();
+                let end = conn.transmitted() + conn.transmit_len() as u64;
+                in_flight.tracked.push_back((end, done));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = done.send(Err(e));
+                return;
+            }
+        },
+        Command::Stream(stream) => {
+            if in_flight.stream.is_some() {
+                stream.refuse(Error::Send(wsharp_proto::SendError::MessageInProgress));
+            } else {
+                in_flight.stream = Some(stream);
+            }
+            return;
+        }
     };
     if let Err(e) = result {
         tracing::trace!("send skipped: {e}");
@@ -73,11 +117,12 @@ struct Driver {
     since_commands: u32,
     /// Messages arrived since the session's activity time was last noted.
     heard: bool,
+    in_flight: InFlight,
 }
 
 impl Driver {
     fn queue(&mut self, command: Command) {
-        queue(&mut self.ws, command);
+        queue(&mut self.ws, &mut self.in_flight, command);
     }
 
     fn note_activity(&mut self) {
@@ -103,11 +148,27 @@ impl Driver {
         }
     }
 
-    /// Takes commands from other tasks while the output is under its mark. Returns whether
-    /// any was queued.
+    /// Takes commands from other tasks while the output is under its mark (while a message
+    /// is streamed, its parts instead). Returns whether any was queued.
     fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
+        self.in_flight.settle(&self.ws);
         let mut queued = false;
-        while self.commands_open && self.ws.connection().transmit_len() < self.high_water {
+        while self.ws.connection().transmit_len() < self.high_water {
+            if let Some(stream) = self.in_flight.stream.as_mut() {
+                match stream.poll_part(&mut self.ws, cx) {
+                    Poll::Ready(finished) => {
+                        if finished {
+                            self.in_flight.stream = None;
+                        }
+                        queued = true;
+                        continue;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            if !self.commands_open {
+                break;
+            }
             match self.commands.poll_recv(cx) {
                 Poll::Ready(Some(command)) => {
                     self.queue(command);
@@ -152,6 +213,7 @@ impl Driver {
                 }
                 Poll::Ready(None) => {
                     self.note_activity();
+                    self.in_flight.settle(&self.ws);
                     self.ended = true;
                     return Poll::Ready(None);
                 }
@@ -192,15 +254,20 @@ impl Driver {
         let mut abandon: Option<Pin<Box<tokio::time::Sleep>>> = None;
         std::future::poll_fn(|cx| {
             loop {
-                let room = self
-                    .high_water
-                    .saturating_sub(self.ws.connection().transmit_len());
-                let ws = &mut self.ws;
+                // While a message is streamed, the callback's own sends wait for its end.
+                let streaming = self.in_flight.stream.is_some();
+                let room = if streaming {
+                    0
+                } else {
+                    self.high_water
+                        .saturating_sub(self.ws.connection().transmit_len())
+                };
+                let (ws, in_flight) = (&mut self.ws, &mut self.in_flight);
                 let (result, blocked) = local_send::enter(
                     &self.inner,
                     room,
                     || std::panic::catch_unwind(AssertUnwindSafe(|| callback.as_mut().poll(cx))),
-                    |command| queue(ws, command),
+                    |command| queue(ws, in_flight, command),
                 );
                 match result {
                     Ok(Poll::Ready(())) => return Poll::Ready(Outcome::Done),
@@ -223,7 +290,8 @@ impl Driver {
                     Poll::Ready(Some(event)) => self.pending.push_back(event),
                     Poll::Ready(None) => {}
                     Poll::Pending => {
-                        let room_again = self.ws.connection().transmit_len() < self.high_water;
+                        let room_again = self.ws.connection().transmit_len() < self.high_water
+                            && self.in_flight.stream.is_none();
                         if !(blocked && room_again) {
                             return Poll::Pending;
                         }
@@ -268,6 +336,7 @@ pub(crate) async fn run<B: Behavior>(
         ended: false,
         since_commands: 0,
         heard: false,
+        in_flight: InFlight::default(),
     };
     // Everything logged for this session, the behaviour's own logs included, carries this span.
     let span = tracing::info_span!("session", id = %inner.id, peer = ?inner.remote_addr, path = %inner.uri.path());

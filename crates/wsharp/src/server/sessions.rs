@@ -123,6 +123,84 @@ impl Sessions {
         }
     }
 
+    /// Sends a message to one session and returns once it is written (see
+    /// [`Session::send_and_wait`]; websocket-sharp's `SendToAsync` with its callback).
+    ///
+    /// # Errors
+    /// [`Error::Send`] if there is no open session with that id or it closes first.
+    pub async fn send_and_wait_to(&self, id: &str, message: impl Into<Message>) -> Result<()> {
+        match self.get(id) {
+            Some(s) => s.send_and_wait(message).await,
+            None => Err(Error::Send(wsharp_proto::SendError::SendAfterClosing)),
+        }
+    }
+
+    /// Streams `reader` to one session as one message (see [`Session::send_reader`];
+    /// websocket-sharp's `SendTo(Stream, int, id)`).
+    ///
+    /// # Errors
+    /// As [`Session::send_reader`], and [`Error::Send`] if there is no open session with that
+    /// id.
+    pub async fn send_reader_to(
+        &self,
+        id: &str,
+        kind: wsharp_proto::MessageKind,
+        reader: impl tokio::io::AsyncRead + Send + 'static,
+    ) -> Result<u64> {
+        match self.get(id) {
+            Some(s) => s.send_reader(kind, reader).await,
+            None => Err(Error::Send(wsharp_proto::SendError::SendAfterClosing)),
+        }
+    }
+
+    /// Broadcasts what `reader` yields, to its end, as one message (websocket-sharp's
+    /// `Broadcast(Stream, int)`). Unlike a send to one session, the message is read into
+    /// memory first, once, at most `max_len` bytes: every session's queue then shares that
+    /// one copy, encoded once, where streaming it would hold a part per session and let the
+    /// slowest session hold back the rest. Returns the bytes read and the broadcast's report.
+    ///
+    /// ```no_run
+    /// # async fn run(sessions: &wsharp::server::Sessions) -> wsharp::Result<()> {
+    /// use wsharp::MessageKind;
+    /// let notice = tokio::fs::File::open("notice.txt").await?;
+    /// let (len, report) = sessions.broadcast_reader(MessageKind::Text, notice, 1 << 20).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The reader's [`Error::Io`], of kind `InvalidData` past `max_len` bytes or for text
+    /// that is not UTF-8.
+    pub async fn broadcast_reader(
+        &self,
+        kind: wsharp_proto::MessageKind,
+        reader: impl tokio::io::AsyncRead + Unpin,
+        max_len: usize,
+    ) -> Result<(usize, Broadcast)> {
+        use tokio::io::AsyncReadExt;
+        let mut data = Vec::new();
+        let read = reader
+            .take(max_len as u64 + 1)
+            .read_to_end(&mut data)
+            .await?;
+        if read > max_len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the message is longer than {max_len} bytes"),
+            )
+            .into());
+        }
+        let message = match kind {
+            wsharp_proto::MessageKind::Binary => Message::binary(data),
+            wsharp_proto::MessageKind::Text => {
+                let text = String::from_utf8(data).map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, "text is not UTF-8")
+                })?;
+                Message::text(text)
+            }
+        };
+        Ok((read, self.broadcast(message)?))
+    }
+
     /// Sends a message to every session. A text or binary frame is encoded once and shared; a
     /// session whose queue is full is never waited for: the service's [`Overflow`] policy
     /// applies. A close message closes every session through its own close handshake.

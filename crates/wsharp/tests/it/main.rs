@@ -22,6 +22,7 @@ mod restart;
 mod server_handshake;
 mod session_context;
 mod shutdown;
+mod streamed;
 #[cfg(feature = "tls")]
 mod tls;
 mod util;
