@@ -20,7 +20,7 @@ use wsharp_proto::{CloseCode, Limits};
 
 use super::files::{serve_file, status};
 use crate::error::Result;
-use crate::server::{Behavior, BoxIo, Hub, Service, ServiceOptions, Sessions};
+use crate::server::{Behavior, BoxIo, Hub, LocalAddr, PeerAddr, Service, ServiceOptions, Sessions};
 use crate::socket::WebSocket;
 
 type HandlerFn =
@@ -238,9 +238,33 @@ impl HttpServer {
         self.0.hub.sessions(path)
     }
 
+    /// The paths of the mounted services, sorted (websocket-sharp's `WebSocketServices.Paths`;
+    /// their number is its `Count`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsharp::Result<()> {
+    /// use wsharp::demo::Echo;
+    /// use wsharp::http_server::{HttpServer, HttpServerOptions};
+    ///
+    /// let server = HttpServer::bind("127.0.0.1:0", HttpServerOptions::default()).await?;
+    /// server.add_service("/Echo", || Echo)?;
+    /// server.add_service("/Chat", || Echo)?;
+    /// assert_eq!(server.paths(), ["/Chat", "/Echo"]);
+    /// server.remove_service("/Chat");
+    /// assert_eq!(server.paths().len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn paths(&self) -> Vec<String> {
+        self.0.hub.paths()
+    }
+
     /// Handles requests with `method` (websocket-sharp's `OnGet`, `OnPost`, ...): the handler gets
     /// the request with its body read (up to [`HttpServerOptions::max_body`]) and builds the
-    /// response. A GET handler runs before static files.
+    /// response. A GET handler runs before static files. The request's extensions hold the
+    /// peer's [`PeerAddr`](crate::server::PeerAddr) and the [`LocalAddr`](crate::server::LocalAddr)
+    /// it arrived on; [`is_local`](crate::server::is_local) tells whether it came from this
+    /// machine.
     pub fn on<F, Fut>(&self, method: Method, handler: F)
     where
         F: Fn(Request<Bytes>) -> Fut + Send + Sync + 'static,
@@ -284,8 +308,9 @@ impl HttpServer {
     async fn serve_connection(&self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
         let mut extensions = http::Extensions::new();
         if let Ok(local) = tcp.local_addr() {
-            extensions.insert(crate::server::LocalAddr(local));
+            extensions.insert(LocalAddr(local));
         }
+        extensions.insert(PeerAddr(peer));
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.0.options.tls {
             let stream =

@@ -115,6 +115,19 @@ impl Hub {
         }
     }
 
+    /// The mounted paths, sorted.
+    pub(crate) fn paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .0
+            .router
+            .all()
+            .iter()
+            .map(|s| s.path().to_owned())
+            .collect();
+        paths.sort_unstable();
+        paths
+    }
+
     pub(crate) fn sessions(&self, path: &str) -> Option<Sessions> {
         self.0.router.get(path).map(|s| s.sessions().clone())
     }

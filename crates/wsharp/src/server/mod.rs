@@ -2,6 +2,7 @@
 //! websocket-sharp: [`WebSocketServer`] with [`Service`]s on paths, a [`Behavior`] per
 //! session, and [`Sessions`] to send, broadcast, ping, close and sweep.
 
+mod addr;
 mod behavior;
 mod hub;
 mod local_send;
@@ -13,6 +14,7 @@ mod session_task;
 mod sessions;
 mod ws_server;
 
+pub use addr::{LocalAddr, PeerAddr, is_local};
 pub use behavior::Behavior;
 #[cfg(feature = "http-server")]
 pub(crate) use hub::Hub;
@@ -20,9 +22,9 @@ pub use options::{
     CookiesValidator, OriginValidator, Overflow, ResponseHeaders, ServiceOptions, allow_origins,
     parse_cookies,
 };
-pub use service::{BoxIo, Io, Service};
 #[cfg(feature = "http-server")]
-pub(crate) use service::{LocalAddr, SessionStart};
+pub(crate) use service::SessionStart;
+pub use service::{BoxIo, Io, Service};
 pub use session::Session;
 pub use sessions::{Broadcast, Sessions};
 pub use ws_server::WebSocketServer;

@@ -18,6 +18,7 @@ use wsharp_proto::handshake::{accept_response, check_request, reject_response};
 use wsharp_proto::{Connection, Role};
 
 use super::Refusal;
+use super::addr::LocalAddr;
 use super::behavior::Behavior;
 use super::options::{ServiceOptions, parse_cookies};
 use super::session::{Session, SessionInner};
@@ -281,10 +282,6 @@ pub(crate) struct SessionStart {
     pub(crate) identity: Option<Identity>,
     pub(crate) extensions: Option<Box<str>>,
 }
-
-/// The local address a connection arrived on, in its requests' extensions.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LocalAddr(pub(crate) SocketAddr);
 
 /// Whether `request` arrived over TLS.
 fn secure(request: &Request<()>) -> bool {

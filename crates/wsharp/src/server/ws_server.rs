@@ -11,10 +11,11 @@ use tokio_util::task::TaskTracker;
 use wsharp_proto::handshake::encode_response;
 use wsharp_proto::{CloseCode, Config};
 
+use super::addr::LocalAddr;
 use super::behavior::Behavior;
 use super::hub::Hub;
 use super::options::ServiceOptions;
-use super::service::{BoxIo, LocalAddr, Router, Service, SessionStart};
+use super::service::{BoxIo, Router, Service, SessionStart};
 use super::sessions::Sessions;
 use super::{Refusal, read_request, write_refusal};
 use crate::auth::Authenticator;
@@ -214,14 +215,10 @@ impl WebSocketServer {
         self.hub.sessions(path)
     }
 
-    /// The mounted paths.
+    /// The mounted paths, sorted (websocket-sharp's `WebSocketServices.Paths`; their number is
+    /// its `Count`).
     pub fn paths(&self) -> Vec<String> {
-        self.hub
-            .router()
-            .all()
-            .iter()
-            .map(|s| s.path().to_owned())
-            .collect()
+        self.hub.paths()
     }
 
     /// Starts accepting connections in a background task. Does nothing if already started;
