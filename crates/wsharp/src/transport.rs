@@ -4,28 +4,50 @@ use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use http::Uri;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::socket::WebSocket;
+
 /// The byte stream under a connection that [`connect`](crate::connect) opened: plain TCP for
-/// `ws://`, TLS over TCP for `wss://`.
+/// `ws://`, TLS over TCP for `wss://`; and the URL it was opened to.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum Transport {
-    /// Plain TCP.
+pub struct Transport {
+    stream: Io,
+    url: Uri,
+}
+
+#[derive(Debug)]
+enum Io {
     Tcp(TcpStream),
-    /// TLS over TCP (boxed: a TLS session's state is large).
+    /// Boxed: a TLS session's state is large.
     #[cfg(feature = "tls")]
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl Transport {
+    pub(crate) fn tcp_to(tcp: TcpStream, url: Uri) -> Self {
+        Self {
+            stream: Io::Tcp(tcp),
+            url,
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_to(tls: tokio_rustls::client::TlsStream<TcpStream>, url: Uri) -> Self {
+        Self {
+            stream: Io::Tls(Box::new(tls)),
+            url,
+        }
+    }
+
     /// The TCP stream underneath.
     pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Tcp(s) => s,
+        match &self.stream {
+            Io::Tcp(s) => s,
             #[cfg(feature = "tls")]
-            Self::Tls(s) => s.get_ref().0,
+            Io::Tls(s) => s.get_ref().0,
         }
     }
 
@@ -33,10 +55,33 @@ impl Transport {
     /// protocol and the server's certificates.
     #[cfg(feature = "tls")]
     pub fn tls(&self) -> Option<&rustls::ClientConnection> {
-        match self {
-            Self::Tcp(_) => None,
-            Self::Tls(s) => Some(s.get_ref().1),
+        match &self.stream {
+            Io::Tcp(_) => None,
+            Io::Tls(s) => Some(s.get_ref().1),
         }
+    }
+
+    /// The URL connected to, after any redirects, without user-info (websocket-sharp's `Url`).
+    pub fn url(&self) -> &Uri {
+        &self.url
+    }
+}
+
+impl WebSocket<Transport> {
+    /// The URL connected to, after any redirects (websocket-sharp's `Url`); see
+    /// [`Transport::url`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> wsharp::Result<()> {
+    /// let ws = wsharp::ClientBuilder::new("ws://127.0.0.1:9001/chat")
+    ///     .follow_redirects(5)
+    ///     .connect()
+    ///     .await?;
+    /// println!("connected to {}", ws.url());
+    /// # Ok(()) }
+    /// ```
+    pub fn url(&self) -> &Uri {
+        self.get_ref().url()
     }
 }
 
@@ -46,10 +91,10 @@ impl AsyncRead for Transport {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+        match &mut self.get_mut().stream {
+            Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -60,10 +105,10 @@ impl AsyncWrite for Transport {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+        match &mut self.get_mut().stream {
+            Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -72,34 +117,34 @@ impl AsyncWrite for Transport {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        match &mut self.get_mut().stream {
+            Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Self::Tcp(s) => s.is_write_vectored(),
+        match &self.stream {
+            Io::Tcp(s) => s.is_write_vectored(),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+        match &mut self.get_mut().stream {
+            Io::Tcp(s) => Pin::new(s).poll_flush(cx),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+        match &mut self.get_mut().stream {
+            Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

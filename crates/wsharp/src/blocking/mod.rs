@@ -303,9 +303,10 @@ impl ClientBuilder {
                 #[cfg(feature = "tls")]
                 Some("wss") => {
                     let tls = self.tls.clone().unwrap_or_default();
-                    Transport::Tls(Box::new(tls::connect(&tls, &host, tcp, deadline)?))
+                    let tls = tls::connect(&tls, &host, tcp, deadline)?;
+                    Transport::tls_to(tls, request.uri().clone())
                 }
-                _ => Transport::Tcp(tcp),
+                _ => Transport::tcp_to(tcp, request.uri().clone()),
             };
             match handshake(transport, &request, &self, deadline) {
                 Ok((ws, mut response)) => {

@@ -4,72 +4,116 @@ use std::io::{IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use super::Stream;
+use http::Uri;
+
+use super::{Stream, WebSocket};
 
 /// The byte stream under a blocking client connection: plain TCP for `ws://`, TLS over TCP
-/// for `wss://`.
+/// for `wss://`; and the URL it was opened to.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum Transport {
-    /// Plain TCP.
+pub struct Transport {
+    stream: Io,
+    url: Uri,
+}
+
+// Built only by the client.
+#[cfg_attr(not(feature = "client"), allow(dead_code))]
+#[derive(Debug)]
+enum Io {
     Tcp(TcpStream),
-    /// TLS over TCP (boxed: a TLS session's state is large).
+    /// Boxed: a TLS session's state is large.
     #[cfg(feature = "tls")]
     Tls(Box<super::TlsStream<rustls::ClientConnection>>),
 }
 
 impl Transport {
+    #[cfg(feature = "client")]
+    pub(crate) fn tcp_to(tcp: TcpStream, url: Uri) -> Self {
+        Self {
+            stream: Io::Tcp(tcp),
+            url,
+        }
+    }
+
+    #[cfg(all(feature = "client", feature = "tls"))]
+    pub(crate) fn tls_to(tls: super::TlsStream<rustls::ClientConnection>, url: Uri) -> Self {
+        Self {
+            stream: Io::Tls(Box::new(tls)),
+            url,
+        }
+    }
+
     /// The TCP stream underneath.
     pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Tcp(s) => s,
+        match &self.stream {
+            Io::Tcp(s) => s,
             #[cfg(feature = "tls")]
-            Self::Tls(s) => &s.sock,
+            Io::Tls(s) => &s.sock,
         }
     }
 
     /// The TLS session of a `wss://` connection.
     #[cfg(feature = "tls")]
     pub fn tls(&self) -> Option<&rustls::ClientConnection> {
-        match self {
-            Self::Tcp(_) => None,
-            Self::Tls(s) => Some(&s.conn),
+        match &self.stream {
+            Io::Tcp(_) => None,
+            Io::Tls(s) => Some(&s.conn),
         }
+    }
+
+    /// The URL connected to, after any redirects, without user-info (websocket-sharp's `Url`).
+    pub fn url(&self) -> &Uri {
+        &self.url
+    }
+}
+
+impl WebSocket<Transport> {
+    /// The URL connected to, after any redirects (websocket-sharp's `Url`); see
+    /// [`Transport::url`].
+    ///
+    /// ```no_run
+    /// # fn run() -> wsharp::Result<()> {
+    /// let ws = wsharp::blocking::connect("ws://127.0.0.1:9001/chat")?;
+    /// assert_eq!(ws.url().path(), "/chat");
+    /// # Ok(()) }
+    /// ```
+    pub fn url(&self) -> &Uri {
+        self.get_ref().url()
     }
 }
 
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Tcp(s) => s.read(buf),
+        match &mut self.stream {
+            Io::Tcp(s) => s.read(buf),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => s.read(buf),
+            Io::Tls(s) => s.read(buf),
         }
     }
 }
 
 impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Tcp(s) => s.write(buf),
+        match &mut self.stream {
+            Io::Tcp(s) => s.write(buf),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => s.write(buf),
+            Io::Tls(s) => s.write(buf),
         }
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-        match self {
-            Self::Tcp(s) => s.write_vectored(bufs),
+        match &mut self.stream {
+            Io::Tcp(s) => s.write_vectored(bufs),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => s.write_vectored(bufs),
+            Io::Tls(s) => s.write_vectored(bufs),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.flush(),
+        match &mut self.stream {
+            Io::Tcp(s) => s.flush(),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => s.flush(),
+            Io::Tls(s) => s.flush(),
         }
     }
 }
@@ -84,10 +128,10 @@ impl Stream for Transport {
     }
 
     fn shutdown_write(&mut self) -> std::io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.shutdown(Shutdown::Write),
+        match &mut self.stream {
+            Io::Tcp(s) => s.shutdown(Shutdown::Write),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => s.shutdown_write(),
+            Io::Tls(s) => s.shutdown_write(),
         }
     }
 }

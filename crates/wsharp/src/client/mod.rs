@@ -394,9 +394,9 @@ impl ClientBuilder {
                     #[cfg(feature = "tls")]
                     Some("wss") => {
                         let tls = self.tls.clone().unwrap_or_default();
-                        Transport::Tls(Box::new(tls.connect(&host, tcp).await?))
+                        Transport::tls_to(tls.connect(&host, tcp).await?, request.uri().clone())
                     }
-                    _ => Transport::Tcp(tcp),
+                    _ => Transport::tcp_to(tcp, request.uri().clone()),
                 };
                 let result = handshake(
                     transport,
