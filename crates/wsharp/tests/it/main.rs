@@ -13,6 +13,7 @@ mod framework_wire;
 mod http_limits;
 mod interop_node;
 mod interop_python;
+mod peer_and_url;
 mod pings;
 #[cfg(feature = "tls")]
 mod proxy;
