@@ -109,9 +109,11 @@ const MAX_IOV: usize = 64;
 ///
 /// # Drop
 /// Dropping the socket drops the stream: the TCP connection ends without a close frame and the
-/// peer sees 1006 (no close frame), since no I/O can run in `drop`. To end politely, call
-/// [`close`](Self::close) and read to `None`, which takes at most the close timeout. (The
-/// blocking socket, which can write in `drop`, sends 1001 there.)
+/// peer sees 1006 (no close frame), since no I/O can wait in `drop`. To end politely, call
+/// [`close`](Self::close) and read to `None`, which takes at most the close timeout; or turn on
+/// [`set_close_on_drop`](Self::set_close_on_drop), which sends close 1001 from `drop` when the
+/// transport takes it at once. (The blocking socket, which can write in `drop`, always sends
+/// 1001 there.)
 ///
 /// # Cancel safety
 /// `recv`, `flush` and `close` are cancel safe: dropping their future loses nothing. A `send` or
@@ -126,12 +128,34 @@ pub struct WebSocket<S> {
     failure: Option<Box<Failure>>,
     /// Set while split: the halves' write wakers and the waker that wakes both.
     split: Option<(Arc<SplitWakers>, Waker)>,
-    /// Messages that arrived while [`ping_and_wait`](Self::ping_and_wait) waited, for `recv`.
-    #[allow(
-        clippy::box_collection,
-        reason = "one pointer in every idle socket instead of a deque's four words"
-    )]
-    held: Option<Box<VecDeque<Received>>>,
+    /// What few sockets use, behind one pointer.
+    extras: Option<Box<Extras<S>>>,
+}
+
+/// The rarely used state of a socket.
+struct Extras<S> {
+    /// Messages that arrived while [`WebSocket::ping_and_wait`] waited, for `recv`.
+    held: VecDeque<Received>,
+    /// Set by [`WebSocket::set_close_on_drop`]: sends close 1001 from `drop`.
+    close_on_drop: Option<fn(&mut WebSocket<S>)>,
+}
+
+impl<S> Default for Extras<S> {
+    fn default() -> Self {
+        Self {
+            held: VecDeque::new(),
+            close_on_drop: None,
+        }
+    }
+}
+
+impl<S> Drop for WebSocket<S> {
+    /// With [`set_close_on_drop`](WebSocket::set_close_on_drop), sends close 1001.
+    fn drop(&mut self) {
+        if let Some(close) = self.extras.as_mut().and_then(|e| e.close_on_drop.take()) {
+            close(self);
+        }
+    }
 }
 
 /// Messages held while a ping waits for its pong, at most; past them it stops reading.
@@ -176,7 +200,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             timer: None,
             failure: None,
             split: None,
-            held: None,
+            extras: None,
         }
     }
 
@@ -252,11 +276,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 if self.conn.take_pong_answered() {
                     return Poll::Ready(Ok(()));
                 }
-                let room = self.held.as_ref().is_none_or(|h| h.len() < MAX_HELD);
+                let room = self.extras.as_ref().is_none_or(|e| e.held.len() < MAX_HELD);
                 match self.poll_drive_any(cx, room) {
                     Poll::Ready(Some(Ok(message))) => {
-                        self.held
+                        self.extras
                             .get_or_insert_with(Box::default)
+                            .held
                             .push_back(message);
                     }
                     Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
@@ -365,6 +390,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Whether permessage-deflate was negotiated.
     pub fn is_compressed(&self) -> bool {
         self.conn.is_deflate()
+    }
+
+    /// Makes dropping the socket while it is open send close 1001 (going away), as
+    /// websocket-sharp's `Dispose` and the blocking socket do. Off by default, since `drop`
+    /// cannot wait: the close frame (and what was queued before it) is written only if the
+    /// transport takes it at once, which a socket with room in its send buffer does; the
+    /// peer's answer is not awaited. To end politely for sure, call [`close`](Self::close)
+    /// and read to `None`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> wsharp::Result<()> {
+    /// let mut ws = wsharp::connect("ws://127.0.0.1:9001/").await?;
+    /// ws.set_close_on_drop(true);
+    /// ws.send("bye").await?;
+    /// drop(ws); // the peer sees 1001
+    /// # Ok(()) }
+    /// ```
+    pub fn set_close_on_drop(&mut self, on: bool) {
+        let close: Option<fn(&mut Self)> = if on { Some(Self::close_now) } else { None };
+        if on || self.extras.is_some() {
+            self.extras.get_or_insert_with(Box::default).close_on_drop = close;
+        }
+    }
+
+    /// Queues close 1001 and writes what the transport takes without waiting.
+    fn close_now(&mut self) {
+        if self.conn.state() != State::Open {
+            return;
+        }
+        let Ok(frame) = CloseFrame::new(CloseCode::GOING_AWAY, "") else {
+            return;
+        };
+        if self.conn.close(Some(frame)).is_ok() {
+            let mut cx = Context::from_waker(Waker::noop());
+            if let Poll::Ready(Ok(())) = self.poll_write_with(&mut cx) {
+                let _ = Pin::new(&mut self.io).poll_shutdown(&mut cx);
+            }
+        }
+    }
+
+    /// A message kept while a ping waited, if any.
+    fn take_held(&mut self) -> Option<Received> {
+        self.extras.as_mut()?.held.pop_front()
     }
 
     /// Writes everything pending.
@@ -519,9 +587,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Drives the connection: writes pending output, reads, and returns the next message.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
         self.conn.set_receive_parts(false);
-        if let Some(held) = self.held.as_mut()
-            && let Some(received) = held.pop_front()
-        {
+        if let Some(received) = self.take_held() {
             return Poll::Ready(Some(received.into_message()));
         }
         if self.conn.is_receiving_parts() {

@@ -189,9 +189,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Polls for the next part or control message (see [`recv_part`](Self::recv_part)).
     pub fn poll_recv_part(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Received>>> {
         self.conn.set_receive_parts(true);
-        if let Some(held) = self.held.as_mut()
-            && let Some(received) = held.pop_front()
-        {
+        if let Some(received) = self.take_held() {
             return Poll::Ready(Some(Ok(received)));
         }
         if let Some((wakers, _)) = &self.split {

@@ -551,3 +551,52 @@ async fn split_halves_both_wake_when_the_socket_drains() {
     );
     receiver.abort();
 }
+
+/// Accepts one connection and reports how it ended: the close code received, or the error.
+async fn one_session_ending() -> (String, tokio::sync::oneshot::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = ServerBuilder::new().accept(tcp).await.unwrap();
+        let mut seen = Vec::new();
+        let ending = loop {
+            match ws.recv().await {
+                Some(Ok(Message::Close(frame))) => {
+                    break format!("close {:?}", frame.map(|f| f.code.0));
+                }
+                Some(Ok(m)) => seen.push(m.as_text().unwrap_or("?").to_owned()),
+                Some(Err(e)) => break format!("error {e}"),
+                None => break "end".to_owned(),
+            }
+        };
+        let _ = tx.send(format!("{} then {ending}", seen.join(",")));
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn an_async_socket_set_to_close_on_drop_sends_1001() {
+    let (url, ending) = one_session_ending().await;
+    let mut ws = bounded(wsharp::connect(&url)).await.unwrap();
+    ws.set_close_on_drop(true);
+    ws.queue("queued before the drop").unwrap();
+    drop(ws);
+    assert_eq!(
+        bounded(ending).await.unwrap(),
+        "queued before the drop then close Some(1001)"
+    );
+
+    // Without it, dropping ends the TCP connection without a close frame.
+    let (url, ending) = one_session_ending().await;
+    let mut ws = bounded(wsharp::connect(&url)).await.unwrap();
+    ws.set_close_on_drop(true);
+    ws.set_close_on_drop(false);
+    drop(ws);
+    let ending = bounded(ending).await.unwrap();
+    assert!(
+        ending.starts_with(" then error connection reset"),
+        "{ending}"
+    );
+}
