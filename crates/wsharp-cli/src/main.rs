@@ -61,6 +61,8 @@ enum Command {
         tls_self_signed: bool,
         #[command(flatten)]
         auth: serve::AuthArgs,
+        #[command(flatten)]
+        cluster: serve::ClusterArgs,
     },
     /// Run an echo server: every text message comes back as text, every binary as binary.
     ///
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
             tls,
             tls_self_signed,
             auth,
+            cluster,
         } => on_runtime(true, async move {
             let tls = if tls_self_signed {
                 Some(tls.with_client_auth(tls::self_signed()?)?)
@@ -110,7 +113,8 @@ fn main() -> ExitCode {
                 tls.server_tls()?
             };
             let auth = auth.authenticator()?;
-            serve::serve(listen, root, tls, auth).await
+            let backplane = cluster.backplane()?;
+            serve::serve(listen, root, tls, auth, backplane).await
         }),
         Command::Echo {
             listen,

@@ -12,6 +12,7 @@ pub mod memory;
 pub mod peers;
 pub mod proxies;
 pub mod raw;
+pub mod redis;
 
 pub use dir::TempDir;
 

@@ -69,6 +69,10 @@ pub enum Error {
     /// The URL is not a valid `ws://` or `wss://` URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
+    /// The server's backplane could not reach the session or the cluster.
+    #[cfg(feature = "server")]
+    #[error("{0}")]
+    Backplane(#[from] crate::server::BackplaneError),
     /// `recv` met a message that is being received in parts: read it to its last part with
     /// `recv_part` first. The connection is still usable.
     #[error("a message is being received in parts: read it to its last part with recv_part")]

@@ -67,6 +67,8 @@ pub mod auth;
 pub mod blocking;
 #[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "redis")]
+pub mod cluster;
 #[cfg(feature = "http-server")]
 pub mod demo;
 mod error;

@@ -40,18 +40,33 @@ pub struct Chat {
     name: String,
     suffix: Arc<str>,
     counter: Arc<AtomicUsize>,
+    /// Appended to anonymous names: the node's id in a cluster, so that two nodes never hand
+    /// out the same name.
+    node: Arc<str>,
 }
 
 impl Chat {
     /// A factory of chat behaviors sharing one `Anon#N` counter; `suffix` is appended to each
     /// message (websocket-sharp's `ChatWithNyan` uses `" Nyan!"`).
     pub fn factory(suffix: &str) -> impl Fn() -> Self + Send + Sync + 'static {
+        Self::factory_on_node(suffix, "")
+    }
+
+    /// As [`factory`](Self::factory), for one node of a cluster: anonymous names are
+    /// `Anon#N@node`, unique across nodes whose ids differ.
+    pub fn factory_on_node(suffix: &str, node: &str) -> impl Fn() -> Self + Send + Sync + 'static {
         let suffix: Arc<str> = suffix.into();
+        let node: Arc<str> = if node.is_empty() {
+            "".into()
+        } else {
+            format!("@{node}").into()
+        };
         let counter = Arc::new(AtomicUsize::new(0));
         move || Self {
             name: String::new(),
             suffix: suffix.clone(),
             counter: counter.clone(),
+            node: node.clone(),
         }
     }
 }
@@ -60,7 +75,11 @@ impl Behavior for Chat {
     async fn on_open(&mut self, session: &Session) {
         self.name = match session.query("name") {
             Some(name) if !name.trim().is_empty() => name.trim().to_owned(),
-            _ => format!("Anon#{}", self.counter.fetch_add(1, Ordering::Relaxed) + 1),
+            _ => format!(
+                "Anon#{}{}",
+                self.counter.fetch_add(1, Ordering::Relaxed) + 1,
+                self.node
+            ),
         };
         let _ = session
             .sessions()

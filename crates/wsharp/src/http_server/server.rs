@@ -193,6 +193,13 @@ impl HttpServer {
         self.0.hub.addr()
     }
 
+    /// Runs the WebSocket services as one node of a cluster (as
+    /// [`WebSocketServer::backplane`](crate::server::WebSocketServer::backplane)); set it
+    /// before [`start`](Self::start).
+    pub fn set_backplane(&self, backplane: impl crate::server::Backplane) {
+        self.0.hub.set_backplane(Arc::new(backplane));
+    }
+
     /// TCP_NODELAY on accepted connections, on by default (as
     /// [`WebSocketServer::no_delay`](crate::server::WebSocketServer::no_delay)).
     pub fn set_no_delay(&self, on: bool) {

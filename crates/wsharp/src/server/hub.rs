@@ -12,7 +12,8 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use wsharp_proto::{CloseCode, CloseFrame};
 
-use super::service::{Router, Service};
+use super::backplane::{Backplane, Directed, Link, LocalDelivery};
+use super::service::{Router, Service, WeakRouter};
 use super::sessions::Sessions;
 
 #[derive(Clone)]
@@ -28,6 +29,45 @@ struct Inner {
     listening: std::sync::atomic::AtomicBool,
     /// TCP_NODELAY on accepted connections.
     no_delay: std::sync::atomic::AtomicBool,
+    /// Carries broadcasts, directed sends and counts to other nodes, if set.
+    backplane: std::sync::RwLock<Option<Arc<dyn Backplane>>>,
+}
+
+/// This node's sessions, as the backplane delivers to them.
+struct HubDelivery(WeakRouter);
+
+impl LocalDelivery for HubDelivery {
+    fn broadcast(&self, path: &str, message: wsharp_proto::Message) {
+        if let Some(service) = self.0.upgrade().and_then(|r| r.get(path))
+            && let Err(e) = service.sessions().broadcast_local(message)
+        {
+            tracing::debug!(path, "broadcast from another node refused: {e}");
+        }
+    }
+
+    fn directed(&self, path: &str, id: &str, directed: Directed) -> bool {
+        self.0
+            .upgrade()
+            .and_then(|r| r.get(path))
+            .is_some_and(|service| service.sessions().deliver_directed(id, directed))
+    }
+
+    fn count(&self, path: &str) -> usize {
+        self.0
+            .upgrade()
+            .and_then(|r| r.get(path))
+            .map_or(0, |service| service.sessions().count())
+    }
+
+    fn sessions(&self) -> Vec<(String, Vec<String>)> {
+        self.0.upgrade().map_or_else(Vec::new, |router| {
+            router
+                .all()
+                .iter()
+                .map(|s| (s.path().to_owned(), s.sessions().ids()))
+                .collect()
+        })
+    }
 }
 
 impl Hub {
@@ -41,7 +81,23 @@ impl Hub {
             addr,
             listening: std::sync::atomic::AtomicBool::new(false),
             no_delay: std::sync::atomic::AtomicBool::new(true),
+            backplane: std::sync::RwLock::new(None),
         })))
+    }
+
+    /// Sets the backplane: every service, mounted now or later, publishes through it.
+    pub(crate) fn set_backplane(&self, backplane: Arc<dyn Backplane>) {
+        for service in self.0.router.all() {
+            service.sessions().attach(Link {
+                path: service.path().into(),
+                backplane: backplane.clone(),
+            });
+        }
+        *self.0.backplane.write().expect("not poisoned") = Some(backplane);
+    }
+
+    fn backplane(&self) -> Option<Arc<dyn Backplane>> {
+        self.0.backplane.read().expect("not poisoned").clone()
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -66,6 +122,12 @@ impl Hub {
 
     pub(crate) fn add(&self, service: Service) -> crate::Result<()> {
         let service = self.0.router.add(service)?;
+        if let Some(backplane) = self.backplane() {
+            service.sessions().attach(Link {
+                path: service.path().into(),
+                backplane,
+            });
+        }
         self.sweep_from_time_to_time(&service);
         Ok(())
     }
@@ -162,6 +224,9 @@ impl Hub {
             }
         };
         drop(slot);
+        if let Some(backplane) = self.backplane() {
+            backplane.start(Arc::new(HubDelivery(self.0.router.downgrade())));
+        }
         let tracker = self.0.tracker.clone();
         let stopped = self.stopped();
         let inner = self.0.clone();
@@ -224,6 +289,9 @@ impl Hub {
                 "sessions still open at the stop deadline: ended without a close handshake"
             );
             let _ = tokio::time::timeout(Duration::from_secs(1), self.0.tracker.wait()).await;
+        }
+        if let Some(backplane) = self.backplane() {
+            backplane.shutdown().await;
         }
     }
 }

@@ -3,6 +3,7 @@
 //! session, and [`Sessions`] to send, broadcast, ping, close and sweep.
 
 mod addr;
+mod backplane;
 mod behavior;
 mod hub;
 mod local_send;
@@ -15,6 +16,7 @@ mod sessions;
 mod ws_server;
 
 pub use addr::{LocalAddr, PeerAddr, is_local};
+pub use backplane::{Backplane, BackplaneError, BackplaneStats, Directed, Health, LocalDelivery};
 pub use behavior::Behavior;
 #[cfg(feature = "http-server")]
 pub(crate) use hub::Hub;

@@ -339,4 +339,19 @@ impl Router {
             .cloned()
             .collect()
     }
+
+    /// A handle that does not keep the services alive (for the backplane, which the services'
+    /// sessions themselves hold).
+    pub(crate) fn downgrade(&self) -> WeakRouter {
+        WeakRouter(Arc::downgrade(&self.0))
+    }
+}
+
+/// A [`Router`] that may be gone.
+pub(crate) struct WeakRouter(std::sync::Weak<RwLock<HashMap<String, Arc<Service>>>>);
+
+impl WeakRouter {
+    pub(crate) fn upgrade(&self) -> Option<Router> {
+        self.0.upgrade().map(Router)
+    }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::error::TrySendError;
 use wsharp_proto::{CloseCode, CloseFrame, Message, PreparedMessage};
 
+use super::backplane::{Directed, Link};
 use super::options::Overflow;
 use super::session::{Command, Session};
 use crate::error::{Error, Result};
@@ -20,6 +21,8 @@ struct Inner {
     map: RwLock<HashMap<String, Session>>,
     overflow: RwLock<Overflow>,
     wait_time: RwLock<Duration>,
+    /// The server's backplane, once the service is mounted on a server that has one.
+    link: RwLock<Option<Link>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -38,6 +41,9 @@ pub struct Broadcast {
     pub queued: usize,
     /// Sessions whose queue was full ([`Overflow`] decided what happened to them).
     pub overflowed: usize,
+    /// Whether the message was handed to the server's backplane for the other nodes (queued
+    /// there: see [`Backplane::publish`](super::Backplane::publish)).
+    pub published: bool,
 }
 
 impl Sessions {
@@ -49,15 +55,50 @@ impl Sessions {
     }
 
     pub(crate) fn insert(&self, session: Session) {
+        let id = session.id().to_owned();
         self.0
             .map
             .write()
             .expect("not poisoned")
-            .insert(session.id().to_owned(), session);
+            .insert(id.clone(), session);
+        if let Some(link) = self.link() {
+            link.backplane.session_opened(&link.path, &id);
+        }
     }
 
     pub(crate) fn remove(&self, id: &str) {
-        self.0.map.write().expect("not poisoned").remove(id);
+        let removed = self.0.map.write().expect("not poisoned").remove(id);
+        if removed.is_some()
+            && let Some(link) = self.link()
+        {
+            link.backplane.session_closed(&link.path, id);
+        }
+    }
+
+    /// Links the service to the server's backplane; its open sessions are registered.
+    pub(crate) fn attach(&self, link: Link) {
+        for id in self.ids() {
+            link.backplane.session_opened(&link.path, &id);
+        }
+        *self.0.link.write().expect("not poisoned") = Some(link);
+    }
+
+    fn link(&self) -> Option<Link> {
+        self.0.link.read().expect("not poisoned").clone()
+    }
+
+    /// The number of sessions of this service on every node of the cluster (this node's
+    /// [`count`](Self::count) without a backplane). Every other method of `Sessions` is about
+    /// this node's sessions, except [`broadcast`](Self::broadcast), [`send_to`](Self::send_to)
+    /// and [`close_session`](Self::close_session), which reach the whole cluster.
+    ///
+    /// # Errors
+    /// [`Error::Backplane`] when the backplane cannot answer.
+    pub async fn cluster_count(&self) -> Result<usize> {
+        match self.link() {
+            Some(link) => Ok(link.backplane.cluster_count(&link.path).await?),
+            None => Ok(self.count()),
+        }
     }
 
     fn all(&self) -> Vec<Session> {
@@ -112,15 +153,45 @@ impl Sessions {
         self.0.map.read().expect("not poisoned").get(id).cloned()
     }
 
-    /// Sends a message to one session, waiting while its queue is full.
+    /// Sends a message to one session, waiting while its queue is full. With a backplane, a
+    /// session on another node is reached through it: the call returns once that node has
+    /// received the message, which its session's queue then takes without waiting (its
+    /// [`Overflow`] policy applies).
     ///
     /// # Errors
-    /// [`Error::Send`] if there is no open session with that id.
+    /// [`Error::Send`] if there is no open session with that id on this node and no backplane;
+    /// [`Error::Backplane`] when no node holds it or its node cannot be reached.
     pub async fn send_to(&self, id: &str, message: impl Into<Message>) -> Result<()> {
         match self.get(id) {
             Some(s) => s.send(message).await,
+            None => self.route(id, Directed::Send(message.into())).await,
+        }
+    }
+
+    /// A directed message for a session that is not here: through the backplane, if any.
+    async fn route(&self, id: &str, directed: Directed) -> Result<()> {
+        match self.link() {
+            Some(link) => Ok(link.backplane.route(&link.path, id, directed).await?),
             None => Err(Error::Send(wsharp_proto::SendError::SendAfterClosing)),
         }
+    }
+
+    /// Delivers a directed message from another node to a session here, without waiting.
+    pub(crate) fn deliver_directed(&self, id: &str, directed: Directed) -> bool {
+        let Some(session) = self.get(id) else {
+            return false;
+        };
+        match directed {
+            Directed::Close(frame) => session.force_close(frame),
+            Directed::Send(message) => {
+                if let Err(TrySendError::Full(_)) =
+                    session.0.outgoing.try_send(Command::Send(message))
+                {
+                    self.overflowed(&session);
+                }
+            }
+        }
+        true
     }
 
     /// Sends a message to one session and returns once it is written (see
@@ -207,8 +278,24 @@ impl Sessions {
     ///
     /// # Errors
     /// [`Error::Send`] for an invalid control payload or close frame.
+    ///
+    /// With a backplane the message is then published once for the other nodes, which deliver
+    /// it to their sessions the same way ([`Broadcast::published`]).
     pub fn broadcast(&self, message: impl Into<Message>) -> Result<Broadcast> {
-        match message.into() {
+        let message = message.into();
+        let link = self.link();
+        let copy = link.as_ref().map(|_| message.clone());
+        let mut report = self.broadcast_local(message)?;
+        if let (Some(link), Some(message)) = (link, copy) {
+            link.backplane.publish(&link.path, &message);
+            report.published = true;
+        }
+        Ok(report)
+    }
+
+    /// Delivers a broadcast to this node's sessions only.
+    pub(crate) fn broadcast_local(&self, message: Message) -> Result<Broadcast> {
+        match message {
             Message::Close(frame) => {
                 if let Some(f) = &frame {
                     CloseFrame::new(f.code, f.reason.as_str()).map_err(Error::Send)?;
@@ -219,7 +306,7 @@ impl Sessions {
                 }
                 Ok(Broadcast {
                     queued: sessions.len(),
-                    overflowed: 0,
+                    ..Broadcast::default()
                 })
             }
             Message::Ping(payload) | Message::Pong(payload) if payload.len() > 125 => Err(
@@ -237,24 +324,26 @@ impl Sessions {
 
     /// Queues `make()` for every session without waiting, applying the overflow policy.
     fn offer(&self, make: impl Fn() -> Command) -> Broadcast {
-        let overflow = *self.0.overflow.read().expect("not poisoned");
         let mut report = Broadcast::default();
         for session in self.all() {
             match session.0.outgoing.try_send(make()) {
                 Ok(()) => report.queued += 1,
                 Err(TrySendError::Full(_)) => {
                     report.overflowed += 1;
-                    if overflow == Overflow::Close {
-                        let frame =
-                            CloseFrame::new(CloseCode::POLICY_VIOLATION, "too slow to keep up")
-                                .ok();
-                        session.force_close(frame);
-                    }
+                    self.overflowed(&session);
                 }
                 Err(TrySendError::Closed(_)) => {}
             }
         }
         report
+    }
+
+    /// A session's queue was full: the overflow policy decides.
+    fn overflowed(&self, session: &Session) {
+        if *self.0.overflow.read().expect("not poisoned") == Overflow::Close {
+            let frame = CloseFrame::new(CloseCode::POLICY_VIOLATION, "too slow to keep up").ok();
+            session.force_close(frame);
+        }
     }
 
     /// Pings every session (websocket-sharp's `Broadping`); their pongs refresh
@@ -266,14 +355,20 @@ impl Sessions {
         self.broadcast(Message::Ping(payload.into()))
     }
 
-    /// Closes one session with `code` and `reason`.
+    /// Closes one session with `code` and `reason`, on whatever node holds it when the server
+    /// has a backplane.
     ///
     /// # Errors
-    /// [`Error::Send`] if there is no such session or the code or reason is refused.
+    /// [`Error::Send`] if there is no such session here and no backplane, or the code or
+    /// reason is refused; [`Error::Backplane`] when no node holds it or its node cannot be
+    /// reached.
     pub async fn close_session(&self, id: &str, code: CloseCode, reason: &str) -> Result<()> {
         match self.get(id) {
             Some(s) => s.close(code, reason).await,
-            None => Err(Error::Send(wsharp_proto::SendError::SendAfterClosing)),
+            None => {
+                let frame = CloseFrame::new(code, reason).map_err(Error::Send)?;
+                self.route(id, Directed::Close(Some(frame))).await
+            }
         }
     }
 

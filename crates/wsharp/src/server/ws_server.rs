@@ -151,6 +151,15 @@ impl WebSocketServer {
         self
     }
 
+    /// Runs the services as one node of a cluster: broadcasts, `send_to`, `close_session` and
+    /// [`Sessions::cluster_count`](super::Sessions::cluster_count) reach every node through
+    /// `backplane` (a [`RedisBackplane`](crate::cluster::RedisBackplane), say). Set it before
+    /// [`start`](Self::start); the stop removes this node from the cluster.
+    pub fn backplane(self, backplane: impl super::Backplane) -> Self {
+        self.hub.set_backplane(Arc::new(backplane));
+        self
+    }
+
     /// Demands HTTP authentication on every service that has no
     /// [`ServiceOptions::auth`] of its own (websocket-sharp's `AuthenticationSchemes`, `Realm`
     /// and `UserCredentialsFinder`); set it before [`start`](Self::start).
