@@ -11,20 +11,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, UPGRADE};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use wsharp_proto::handshake::MAX_REQUEST_LINE;
 use wsharp_proto::{CloseCode, Limits};
 
+use super::body::{Abort, Aborted, Body};
 use super::files::{serve_file, status};
 use crate::error::Result;
 use crate::server::{Behavior, BoxIo, Hub, LocalAddr, PeerAddr, Service, ServiceOptions, Sessions};
 use crate::socket::WebSocket;
 
 type HandlerFn =
-    dyn Fn(Request<Bytes>) -> Pin<Box<dyn Future<Output = Response<Bytes>> + Send>> + Send + Sync;
+    dyn Fn(Request<Bytes>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync;
 
 /// Settings of an [`HttpServer`].
 #[derive(Debug, Clone)]
@@ -271,11 +272,46 @@ impl HttpServer {
     /// response. A GET handler runs before static files. The request's extensions hold the
     /// peer's [`PeerAddr`](crate::server::PeerAddr) and the [`LocalAddr`](crate::server::LocalAddr)
     /// it arrived on; [`is_local`](crate::server::is_local) tells whether it came from this
-    /// machine.
+    /// machine. [`Abort::response`](super::Abort::response) closes the connection without a
+    /// response; [`on_body`](Self::on_body) takes handlers of streamed responses.
     pub fn on<F, Fut>(&self, method: Method, handler: F)
     where
         F: Fn(Request<Bytes>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response<Bytes>> + Send + 'static,
+    {
+        self.on_body(method, move |req| {
+            let response = handler(req);
+            async move { response.await.map(Body::from) }
+        });
+    }
+
+    /// Handles requests with `method` as [`on`](Self::on), the response's [`Body`] streamed from
+    /// a reader or a channel (chunked, websocket-sharp's `SendChunked` and `OutputStream`) or
+    /// whole. It replaces the handler of `method` set with `on` or `on_body`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wsharp::Result<()> {
+    /// use wsharp::http::{Method, Response};
+    /// use wsharp::http_server::{Body, HttpServer, HttpServerOptions};
+    ///
+    /// let server = HttpServer::bind("127.0.0.1:0", HttpServerOptions::default()).await?;
+    /// server.on_body(Method::GET, |_req| async {
+    ///     let (mut sender, body) = Body::channel(4);
+    ///     tokio::spawn(async move {
+    ///         for line in ["one\n", "two\n"] {
+    ///             let _ = sender.send(line).await;
+    ///         }
+    ///     });
+    ///     Response::new(body)
+    /// });
+    /// server.start();
+    /// # Ok(()) }
+    /// ```
+    pub fn on_body<F, Fut>(&self, method: Method, handler: F)
+    where
+        F: Fn(Request<Bytes>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<Body>> + Send + 'static,
     {
         let boxed: Arc<HandlerFn> = Arc::new(move |req| Box::pin(handler(req)));
         self.0
@@ -353,7 +389,11 @@ impl HttpServer {
             req.extensions_mut().extend(extensions.clone());
             async move {
                 let response = this.handle(req, peer, &user).await;
-                Ok::<_, std::convert::Infallible>(response.map(Full::new))
+                // An error from the service makes hyper close the connection, writing nothing.
+                if Abort::is_abort(&response) {
+                    return Err(Aborted);
+                }
+                Ok(response)
             }
         });
         let stopped = self.0.hub.stopped();
@@ -393,10 +433,10 @@ impl HttpServer {
         mut req: Request<Incoming>,
         peer: SocketAddr,
         user: &std::sync::Mutex<Option<String>>,
-    ) -> Response<Bytes> {
+    ) -> Response<Body> {
         let line_limit = MAX_REQUEST_LINE.min(self.0.options.limits.max_handshake_size);
         if request_line_len(req.method(), req.uri()) > line_limit {
-            return closing(status(StatusCode::URI_TOO_LONG));
+            return closing(status(StatusCode::URI_TOO_LONG)).map(Body::from);
         }
         let upgrade = req.headers().contains_key(UPGRADE);
         if let Some(auth) = &self.0.options.auth {
@@ -421,7 +461,8 @@ impl HttpServer {
                     Err(refusal) => {
                         let response = refusal.into_response().map(Bytes::from);
                         // A refused upgrade ends the connection (fault catalogue 10).
-                        return if upgrade { closing(response) } else { response };
+                        let response = if upgrade { closing(response) } else { response };
+                        return response.map(Body::from);
                     }
                 }
             }
@@ -429,11 +470,11 @@ impl HttpServer {
         if upgrade {
             let response = self.upgrade(req, peer);
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                return response;
+                return response.map(Body::from);
             }
             // A refused upgrade ends the connection: a request pipelined behind it is never
             // served (fault catalogue 10).
-            return closing(response);
+            return closing(response).map(Body::from);
         }
         let method = req.method().clone();
         let handler = self
@@ -447,10 +488,15 @@ impl HttpServer {
             let (parts, body) = req.into_parts();
             let body = match Limited::new(body, self.0.options.max_body).collect().await {
                 Ok(collected) => collected.to_bytes(),
-                Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE),
+                Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE).map(Body::from),
             };
             return handler(Request::from_parts(parts, body)).await;
         }
+        self.serve_static(&req, &method).await.map(Body::from)
+    }
+
+    /// A static file, the index page, 404 or 405 for a request no handler took.
+    async fn serve_static<B>(&self, req: &Request<B>, method: &Method) -> Response<Bytes> {
         if method != Method::GET && method != Method::HEAD {
             let mut resp = status(StatusCode::METHOD_NOT_ALLOWED);
             resp.headers_mut()
@@ -459,7 +505,7 @@ impl HttpServer {
         }
         let path = req.uri().path();
         if let Some(resp) =
-            serve_file(&self.0.options.document_root, path, &method, req.headers()).await
+            serve_file(&self.0.options.document_root, path, method, req.headers()).await
         {
             return resp;
         }
@@ -546,7 +592,7 @@ fn request_line_len(method: &Method, uri: &Uri) -> usize {
 
 /// `response` with `Connection: close`: hyper closes the connection once it is written and
 /// reads no further request from it.
-fn closing(mut response: Response<Bytes>) -> Response<Bytes> {
+fn closing<B>(mut response: Response<B>) -> Response<B> {
     response
         .headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));

@@ -10,6 +10,7 @@ mod deflate_finished;
 mod faults;
 mod framework;
 mod framework_wire;
+mod http_body;
 mod http_limits;
 mod interop_node;
 mod interop_python;
