@@ -27,13 +27,16 @@ export WSHARP_CHROMIUM=/usr/bin/chromium
 # connections to and from wsharp's TLS server and client; lighttpd is the Digest-authenticating
 # reverse proxy in front of wsharp's echo server in the authentication tests. Squid (with its
 # Basic and Digest helpers) is the HTTP CONNECT proxy and microsocks the SOCKS5 proxy of the
-# proxy tests, which start their own instances on free loopback ports.
-for tool in tmux curl valgrind openssl socat lighttpd squid microsocks; do
+# proxy tests, which start their own instances on free loopback ports. Redis (redis-server, with
+# redis-cli) is the store of the cluster tests, each of which starts its own on a free port.
+for tool in tmux curl valgrind openssl socat lighttpd squid microsocks redis-server; do
   if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
     echo "installing $tool"
     apt_install "$tool" >/dev/null
     # Squid's package starts the stock daemon (port 3128) where policy-rc.d allows it: stop it.
     if [ "$tool" = squid ]; then service squid stop >/dev/null 2>&1 || true; fi
+    # Likewise Redis' stock daemon on 6379: the tests start their own.
+    if [ "$tool" = redis-server ]; then service redis-server stop >/dev/null 2>&1 || true; fi
   fi
 done
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
@@ -62,7 +65,7 @@ RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
 
 log "feature combinations of wsharp (each builds without warnings)"
 for features in none client server http-server deflate client,server client,deflate \
-    client,tls client,cookies client,tls-ring server,tls-ring http-server,tls-aws-lc-rs; do
+    client,tls client,cookies client,tls-ring server,tls-ring http-server,tls-aws-lc-rs redis; do
   echo "features: $features"
   if [ "$features" = none ]; then set -- --no-default-features; else set -- --no-default-features --features "$features"; fi
   RUSTFLAGS=-Dwarnings cargo check -p wsharp --lib --locked --quiet "$@"

@@ -125,6 +125,11 @@ pub struct ProxyDocExamples;
 #[doc = include_str!("../../../docs/auth.md")]
 pub struct AuthDocExamples;
 
+/// The examples of `docs/cluster.md`, compiled as doctests.
+#[cfg(all(doctest, feature = "redis", feature = "http-server"))]
+#[doc = include_str!("../../../docs/cluster.md")]
+pub struct ClusterDocExamples;
+
 /// Without the `deflate` feature, compression settings are kept but nothing is negotiated.
 #[cfg(all(test, not(feature = "deflate"), feature = "client", feature = "server"))]
 mod without_deflate {

@@ -1,5 +1,5 @@
 //! Many server nodes, one set of services, through Redis (feature `redis`): a
-//! [`Backplane`](crate::server::Backplane) on redis-rs.
+//! [`Backplane`] on redis-rs.
 //!
 //! ```no_run
 //! # async fn run() -> wsharp::Result<()> {
@@ -196,8 +196,26 @@ struct Shared {
     commands: RwLock<Option<redis::aio::MultiplexedConnection>>,
     local: RwLock<Option<Arc<dyn LocalDelivery>>>,
     running: AtomicBool,
+    /// How many [`DeliveryHold`]s are alive.
+    held: watch::Sender<usize>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Delivery held back by [`RedisBackplane::hold_delivery`] while this lives.
+#[must_use = "delivery resumes when the hold is dropped"]
+pub struct DeliveryHold(Arc<Shared>);
+
+impl std::fmt::Debug for DeliveryHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DeliveryHold").field(&self.0.node).finish()
+    }
+}
+
+impl Drop for DeliveryHold {
+    fn drop(&mut self) {
+        self.0.held.send_modify(|n| *n -= 1);
+    }
 }
 
 /// A [`Backplane`] on Redis pub/sub: see the [module](self) for how it works and what it
@@ -243,6 +261,7 @@ impl RedisBackplane {
             commands: RwLock::new(None),
             local: RwLock::new(None),
             running: AtomicBool::new(false),
+            held: watch::channel(0).0,
             stop: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
         })))
@@ -256,6 +275,16 @@ impl RedisBackplane {
     /// Follows the health: resolves on each change (for health checks and tests).
     pub fn watch_health(&self) -> watch::Receiver<Health> {
         self.0.health.subscribe()
+    }
+
+    /// Holds back delivery to this node's sessions until the guard is dropped, as a node
+    /// too busy to keep up would: envelopes from other nodes wait in the inbound queue
+    /// ([`RedisOptions::inbound`]), and once it is full they are dropped and counted
+    /// ([`BackplaneStats::inbound_dropped`], then as gaps), so memory stays bounded. Meant for
+    /// maintenance windows and for testing a cluster's behaviour under a slow node.
+    pub fn hold_delivery(&self) -> DeliveryHold {
+        self.0.held.send_modify(|n| *n += 1);
+        DeliveryHold(self.0.clone())
     }
 
     fn commands(&self) -> Option<redis::aio::MultiplexedConnection> {

@@ -12,6 +12,7 @@ pub(crate) struct Counters {
     pub(crate) gaps: AtomicU64,
     pub(crate) duplicates: AtomicU64,
     pub(crate) rejected: AtomicU64,
+    pub(crate) inbound_dropped: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) probe_failures: AtomicU64,
 }
@@ -23,15 +24,16 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
 impl Counters {
     pub(crate) fn snapshot(&self) -> BackplaneStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut stats = BackplaneStats::default();
-        stats.published = get(&self.published);
-        stats.publish_dropped = get(&self.publish_dropped);
-        stats.delivered = get(&self.delivered);
-        stats.gaps = get(&self.gaps);
-        stats.duplicates = get(&self.duplicates);
-        stats.rejected = get(&self.rejected);
-        stats.reconnects = get(&self.reconnects);
-        stats.probe_failures = get(&self.probe_failures);
-        stats
+        BackplaneStats {
+            published: get(&self.published),
+            publish_dropped: get(&self.publish_dropped),
+            delivered: get(&self.delivered),
+            gaps: get(&self.gaps),
+            duplicates: get(&self.duplicates),
+            rejected: get(&self.rejected),
+            inbound_dropped: get(&self.inbound_dropped),
+            reconnects: get(&self.reconnects),
+            probe_failures: get(&self.probe_failures),
+        }
     }
 }

@@ -121,7 +121,7 @@ async fn connect_and_serve(
                 }
                 if inbound.try_send(envelope).is_err() {
                     // Dropped here, it shows as a gap when the sender's next one arrives.
-                    tracing::debug!("inbound queue full: envelope dropped");
+                    add(&shared.counters.inbound_dropped, 1);
                 }
             }
             _ = probe.tick() => {
@@ -156,7 +156,12 @@ async fn connect_and_serve(
 /// Delivers what other nodes sent to this node's sessions, in order, never waiting on them.
 pub(super) async fn deliver(shared: Arc<Shared>, mut inbound: mpsc::Receiver<Envelope>) {
     let mut sequences = Sequences::default();
+    let mut held = shared.held.subscribe();
     while let Some(envelope) = inbound.recv().await {
+        // While delivery is held, envelopes wait in the bounded queue.
+        if held.wait_for(|h| *h == 0).await.is_err() {
+            return;
+        }
         let local = shared.local.read().expect("not poisoned").clone();
         let Some(local) = local else { continue };
         match envelope.body {

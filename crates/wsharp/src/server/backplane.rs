@@ -65,8 +65,12 @@ pub struct BackplaneStats {
     pub gaps: u64,
     /// Envelopes received twice and dropped.
     pub duplicates: u64,
-    /// Envelopes received that could not be handled here (undecodable, unknown service).
+    /// Envelopes received that could not be handled here (undecodable, or a directed message
+    /// for a session that is gone).
     pub rejected: u64,
+    /// Envelopes received and dropped because the inbound queue was full (they count as gaps
+    /// too once the sender's next envelope arrives).
+    pub inbound_dropped: u64,
     /// Reconnections to the store.
     pub reconnects: u64,
     /// Liveness probes that did not come back in time.

@@ -4,6 +4,8 @@ mod auth;
 mod blocking;
 mod client_handshake;
 mod close;
+#[cfg(feature = "redis")]
+mod cluster;
 mod config_edges;
 mod dead_peer;
 mod deflate_finished;
