@@ -380,3 +380,32 @@ fn the_way_a_message_is_received_is_fixed_at_its_first_frame() {
         ]
     );
 }
+
+#[test]
+fn a_compressed_message_whose_bytes_the_compressor_took_stays_open_on_a_refused_part() {
+    let mut client = with_deflate(Role::Client, Config::default());
+    // Repetitive text: zlib keeps it all, nothing is written yet.
+    client
+        .send_part(MessageKind::Text, Bytes::from("aaaa".repeat(1000)), false)
+        .unwrap();
+    assert!(!client.has_transmit(), "held by the compressor");
+    assert_eq!(
+        client.send_part(MessageKind::Text, Bytes::from_static(b"\xff"), false),
+        Err(SendError::InvalidUtf8)
+    );
+    // Dropping it would leave its bytes in the compressor, in front of the next message.
+    assert!(client.is_sending_parts());
+    assert_eq!(
+        client.send(Message::text("next")),
+        Err(SendError::MessageInProgress)
+    );
+    client
+        .send_part(MessageKind::Text, Bytes::from_static(b"!"), true)
+        .unwrap();
+    let mut server = with_deflate(Role::Server, Config::default());
+    server.handle_data(&output(&mut client));
+    assert_eq!(
+        events(&mut server),
+        [Event::Message(Message::text("aaaa".repeat(1000) + "!"))]
+    );
+}

@@ -15,6 +15,9 @@ pub(super) struct Sending {
     kind: MessageKind,
     /// Whether its first frame is written (later frames are continuations).
     started: bool,
+    /// Whether the compressor has taken some of it (its output may not have come yet): the
+    /// message can then no longer be dropped without a trace.
+    fed: bool,
     /// Whether it is compressed (decided at its first part).
     compressed: bool,
     /// Text: checked across parts.
@@ -78,6 +81,7 @@ impl Connection {
                 self.sending.insert(Box::new(Sending {
                     kind,
                     started: false,
+                    fed: false,
                     compressed,
                     utf8: Utf8Validator::new(),
                 }))
@@ -86,7 +90,7 @@ impl Connection {
         if kind == MessageKind::Text {
             let mut utf8 = sending.utf8.clone();
             if utf8.feed(&data).is_err() || (last && utf8.finish().is_err()) {
-                if !sending.started {
+                if !sending.started && !sending.fed {
                     self.sending = None;
                 }
                 return Err(SendError::InvalidUtf8);
@@ -94,6 +98,7 @@ impl Connection {
             sending.utf8 = utf8;
         }
         let (started, compressed) = (sending.started, sending.compressed);
+        sending.fed |= compressed && !data.is_empty();
         let payload = if compressed {
             match self.deflate.as_mut().and_then(|d| d.deflater.as_mut()) {
                 Some(deflater) => deflater.compress_part(&data, last),
@@ -127,10 +132,12 @@ impl Connection {
 
     /// Delivers the data messages that start from now on in parts, as [`Event::Part`]s, instead
     /// of whole ([`Event::Message`]); `false` goes back to whole messages. A message already
-    /// started keeps the way it started. Parts are each received frame's payload (inflated
-    /// when compressed), and pieces of a frame as they arrive once a frame's received bytes
-    /// reach the read buffer size, so a message held in parts costs the memory of one part;
-    /// the message limit still bounds the message's total size.
+    /// started keeps the way it started. Parts are each received frame's payload, and pieces
+    /// of a frame as they arrive once a frame's received bytes reach the read buffer size, so
+    /// an uncompressed message held in parts costs the memory of one part. A compressed frame
+    /// is received and inflated whole: its part is that frame's inflated payload (senders that
+    /// fragment, as browsers and `websockets` do for large messages, keep it small). The
+    /// message limit still bounds the message's total size either way.
     ///
     /// ```
     /// use wsharp_proto::{Config, Connection, Event, Message, MessageKind, Part, Role};

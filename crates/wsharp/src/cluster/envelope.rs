@@ -2,7 +2,7 @@
 //! message, in a small binary layout (the message's bytes travel as they are).
 //!
 //! ```text
-//! "WSB1" kind:u8 origin_len:u8 origin incarnation:u64 seq:u64 path_len:u16 path
+//! "WSB1" kind:u8 origin_len:u8 origin incarnation:u64 seq:u64 sent_ms:u64 path_len:u16 path
 //!        target_len:u8 target body...
 //! body: Broadcast/Send: opcode:u8 payload | Close: code:u16 (0: none) reason | Probe,
 //!       Beacon: nothing
@@ -35,6 +35,8 @@ pub(crate) struct Envelope {
     /// Distinguishes a node's runs: a restarted node counts from 1 again.
     pub(crate) incarnation: u64,
     pub(crate) seq: u64,
+    /// When the sender queued it, by the sender's clock (milliseconds since the epoch).
+    pub(crate) sent_ms: u64,
     pub(crate) path: String,
     pub(crate) target: String,
     pub(crate) body: Body,
@@ -63,7 +65,7 @@ impl Envelope {
             4 + 1
                 + 1
                 + self.origin.len()
-                + 16
+                + 24
                 + 2
                 + self.path.len()
                 + 1
@@ -75,6 +77,7 @@ impl Envelope {
         put_short(&mut out, &self.origin);
         out.put_u64(self.incarnation);
         out.put_u64(self.seq);
+        out.put_u64(self.sent_ms);
         out.put_u16(self.path.len().min(u16::MAX as usize) as u16);
         out.put_slice(&self.path.as_bytes()[..self.path.len().min(u16::MAX as usize)]);
         put_short(&mut out, &self.target);
@@ -113,11 +116,12 @@ impl Envelope {
         buf.advance(4);
         let kind = buf.get_u8();
         let origin = get_short(&mut buf)?;
-        if buf.remaining() < 18 {
+        if buf.remaining() < 26 {
             return Err(Malformed);
         }
         let incarnation = buf.get_u64();
         let seq = buf.get_u64();
+        let sent_ms = buf.get_u64();
         let path_len = buf.get_u16() as usize;
         let path = get_string(&mut buf, path_len)?;
         let target = get_short(&mut buf)?;
@@ -152,6 +156,7 @@ impl Envelope {
             origin,
             incarnation,
             seq,
+            sent_ms,
             path,
             target,
             body,
@@ -207,6 +212,7 @@ mod tests {
             origin: "node-a".into(),
             incarnation: 7,
             seq: 42,
+            sent_ms: 1_700_000_000_000,
             path: "/Chat".into(),
             target: "abcd".into(),
             body,
@@ -234,6 +240,7 @@ mod tests {
             origin: "n".into(),
             incarnation: 1,
             seq: 1,
+            sent_ms: 0,
             path: "/p".into(),
             target: String::new(),
             body: Body::Broadcast(Message::text("x")),

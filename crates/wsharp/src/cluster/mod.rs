@@ -71,6 +71,7 @@ pub struct RedisOptions {
     outbox: usize,
     inbound: usize,
     max_delay: Duration,
+    clock_tolerance: Duration,
     response_timeout: Duration,
 }
 
@@ -92,6 +93,7 @@ impl RedisOptions {
             outbox: 4096,
             inbound: 10_000,
             max_delay: Duration::from_secs(1),
+            clock_tolerance: Duration::from_secs(1),
             response_timeout: Duration::from_secs(2),
         }
     }
@@ -143,6 +145,14 @@ impl RedisOptions {
     /// counted as gaps).
     pub fn inbound(mut self, capacity: usize) -> Self {
         self.inbound = capacity.max(1);
+        self
+    }
+
+    /// How far apart the nodes' clocks may be (default 1 s). A received envelope older than
+    /// `max_delay` plus this, by its sender's clock, is dropped (and counted), never delivered
+    /// late: one that waited in a stalled Redis, or in a node's own inbound queue.
+    pub fn clock_tolerance(mut self, tolerance: Duration) -> Self {
+        self.clock_tolerance = tolerance;
         self
     }
 
@@ -219,7 +229,8 @@ impl Drop for DeliveryHold {
 }
 
 /// A [`Backplane`] on Redis pub/sub: see the [module](self) for how it works and what it
-/// guarantees. Cheap to clone; clones are the same node.
+/// guarantees. Cheap to clone; clones are the same node. Its tasks run from the server's
+/// start to its stop: a server dropped without `stop` leaves them running.
 #[derive(Clone)]
 pub struct RedisBackplane(Arc<Shared>);
 
@@ -320,6 +331,7 @@ impl Shared {
             origin: self.node.clone(),
             incarnation: self.incarnation,
             seq,
+            sent_ms: registry::now_ms(),
             path: path.to_owned(),
             target: target.to_owned(),
             body,
@@ -349,7 +361,7 @@ impl Shared {
         if let Some(tx) = registry.as_ref()
             && tx.try_send(op).is_err()
         {
-            tracing::debug!("registry queue full: the next refresh writes it");
+            tracing::debug!("registry queue full: the next refresh makes it right");
         }
     }
 }
@@ -424,6 +436,10 @@ impl Backplane for RedisBackplane {
         directed: Directed,
     ) -> BoxFuture<'a, std::result::Result<(), BackplaneError>> {
         Box::pin(async move {
+            if id.len() > 255 {
+                // Session ids are 32 hex digits; an envelope carries at most 255 bytes of id.
+                return Err(BackplaneError::NotFound(id.to_owned()));
+            }
             let unavailable = |e: redis::RedisError| BackplaneError::Unavailable(e.to_string());
             let mut connection = self
                 .commands()
@@ -506,13 +522,22 @@ impl Backplane for RedisBackplane {
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            if !self.0.running.swap(false, Ordering::AcqRel) {
+            if !self.0.running.load(Ordering::Acquire) {
                 return;
             }
-            // The registry removes this node's records, then everything stops.
+            // The registry removes this node's records (after the changes queued before),
+            // then everything stops.
             let (done_tx, done_rx) = oneshot::channel();
-            self.0.registry_op(RegistryOp::Leave(done_tx));
-            let _ = tokio::time::timeout(self.0.options.response_timeout * 2, done_rx).await;
+            let registry = self.0.registry.read().expect("not poisoned").clone();
+            if let Some(registry) = registry {
+                let wait = self.0.options.response_timeout * 2;
+                let left = async {
+                    if registry.send(RegistryOp::Leave(done_tx)).await.is_ok() {
+                        let _ = done_rx.await;
+                    }
+                };
+                let _ = tokio::time::timeout(wait, left).await;
+            }
             self.0.stop.send_replace(true);
             self.0.outbox.lock().expect("not poisoned").1 = None;
             *self.0.registry.write().expect("not poisoned") = None;
@@ -523,6 +548,8 @@ impl Backplane for RedisBackplane {
             }
             *self.0.commands.write().expect("not poisoned") = None;
             self.0.set_health(Health::Down);
+            // Only now: a start while this ran did nothing, one after it starts afresh.
+            self.0.running.store(false, Ordering::Release);
             let stats = self.stats();
             tracing::info!(node = %self.0.node, ?stats, "backplane stopped");
         })

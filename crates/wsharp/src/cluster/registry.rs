@@ -3,6 +3,7 @@
 //! `{prefix}:nodes` (a sorted set scored by the last beat), all with a TTL, so that a dead
 //! node's records go away by themselves; and the beacons that carry its last broadcast number.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,7 +23,7 @@ pub(super) enum RegistryOp {
     Leave(oneshot::Sender<()>),
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
@@ -53,6 +54,9 @@ pub(super) async fn run(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let every_session = shared.options.ttl / 3;
     let mut refreshed: Option<Instant> = None;
+    // The session keys this node has written and not deleted: what it must delete when
+    // sessions end (even if their change was dropped) and when it leaves.
+    let mut registered: HashSet<String> = HashSet::new();
     loop {
         tokio::select! {
             op = ops.recv() => {
@@ -64,18 +68,18 @@ pub(super) async fn run(
                         Err(_) => break,
                     }
                 }
-                if apply(&shared, batch).await {
+                if apply(&shared, batch, &mut registered).await {
                     return;
                 }
             }
             _ = heartbeat.tick() => {
                 let all = refreshed.is_none_or(|at| at.elapsed() >= every_session);
-                if beat(&shared, all).await && all {
+                if beat(&shared, all, &mut registered).await && all {
                     refreshed = Some(Instant::now());
                 }
             }
             () = refresh.notified() => {
-                if beat(&shared, true).await {
+                if beat(&shared, true, &mut registered).await {
                     refreshed = Some(Instant::now());
                 }
             }
@@ -84,7 +88,7 @@ pub(super) async fn run(
 }
 
 /// Writes a batch of changes; returns whether the node left.
-async fn apply(shared: &Shared, batch: Vec<RegistryOp>) -> bool {
+async fn apply(shared: &Shared, batch: Vec<RegistryOp>, registered: &mut HashSet<String>) -> bool {
     let connection = shared.commands.read().expect("not poisoned").clone();
     let ttl = shared.options.ttl.as_millis() as u64;
     let mut pipe = redis::pipe();
@@ -92,6 +96,7 @@ async fn apply(shared: &Shared, batch: Vec<RegistryOp>) -> bool {
     for op in batch {
         match op {
             RegistryOp::Opened(key) => {
+                registered.insert(key.clone());
                 pipe.cmd("SET")
                     .arg(key)
                     .arg(&shared.node)
@@ -100,6 +105,7 @@ async fn apply(shared: &Shared, batch: Vec<RegistryOp>) -> bool {
                     .ignore();
             }
             RegistryOp::Closed(key) => {
+                registered.remove(&key);
                 pipe.del(key).ignore();
             }
             RegistryOp::Leave(done) => {
@@ -118,7 +124,7 @@ async fn apply(shared: &Shared, batch: Vec<RegistryOp>) -> bool {
                 .ignore()
                 .zrem(shared.options.key_nodes(), &shared.node)
                 .ignore();
-            for key in session_keys(shared) {
+            for key in registered.drain().chain(session_keys(shared)) {
                 pipe.del(key).ignore();
             }
             if let Err(e) = pipe.query_async::<()>(&mut connection).await {
@@ -153,7 +159,7 @@ fn session_keys(shared: &Shared) -> Vec<String> {
 
 /// One heartbeat: the node's counts and liveness, a beacon, and with `all` every session's
 /// key again. Returns whether it was written.
-async fn beat(shared: &Shared, all: bool) -> bool {
+async fn beat(shared: &Shared, all: bool, registered: &mut HashSet<String>) -> bool {
     let connection = shared.commands.read().expect("not poisoned").clone();
     let Some(mut connection) = connection else {
         return false;
@@ -197,6 +203,20 @@ async fn beat(shared: &Shared, all: bool) -> bool {
     );
     if all {
         let keys = session_keys(shared);
+        // Keys of sessions that ended while their deletion was lost go now.
+        let current: HashSet<String> = keys.iter().cloned().collect();
+        let stale: Vec<String> = registered.difference(&current).cloned().collect();
+        for chunk in stale.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.del(key).ignore();
+            }
+            if let Err(e) = pipe.query_async::<()>(&mut connection).await {
+                tracing::debug!("stale session cleanup failed: {e}");
+                return false;
+            }
+        }
+        *registered = current;
         for chunk in keys.chunks(BATCH) {
             let mut pipe = redis::pipe();
             for key in chunk {

@@ -96,12 +96,15 @@ async fn connect_and_serve(
     shared.set_health(Health::Up);
 
     let mut messages = pubsub.into_on_message();
-    let mut probe = tokio::time::interval(options.probe_interval);
+    // Looked at often enough to catch a probe late by its timeout, not by the next interval.
+    let mut probe = tokio::time::interval(options.probe_interval.min(options.probe_timeout));
     probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     probe.tick().await;
-    // The probe in flight: its number and when it left.
+    // The probe in flight: its number and when it left; numbers start at random on each
+    // connection, so a late probe of an earlier one never counts.
     let mut pending: Option<(u64, Instant)> = None;
-    let mut probes: u64 = 0;
+    let mut probes: u64 = rand::random::<u64>() >> 1;
+    let mut last_probe = Instant::now();
     loop {
         tokio::select! {
             message = messages.next() => {
@@ -130,9 +133,10 @@ async fn connect_and_serve(
                     tracing::warn!(node = %shared.node, "the subscription stopped delivering: reconnecting");
                     return Err(redis::RedisError::from((redis::ErrorKind::Io, "probe lost")));
                 }
-                if pending.is_none() {
+                if pending.is_none() && last_probe.elapsed() >= options.probe_interval {
                     probes += 1;
-                    pending = Some((probes, Instant::now()));
+                    last_probe = Instant::now();
+                    pending = Some((probes, last_probe));
                     let channel = options.channel_node(&shared.node);
                     let payload = shared.envelope(probes, "", "", Body::Probe).encode();
                     let connection = shared.commands.read().expect("not poisoned").clone();
@@ -142,9 +146,10 @@ async fn connect_and_serve(
                             .arg(&payload[..])
                             .query_async(&mut connection)
                             .await;
-                        if sent.is_err() {
+                        // Nobody heard it: not even this node's own subscription.
+                        if !matches!(sent, Ok(n) if n > 0) {
                             add(&shared.counters.probe_failures, 1);
-                            return Err(redis::RedisError::from((redis::ErrorKind::Io, "probe not sent")));
+                            return Err(redis::RedisError::from((redis::ErrorKind::Io, "probe not heard")));
                         }
                     }
                 }
@@ -164,6 +169,13 @@ pub(super) async fn deliver(shared: Arc<Shared>, mut inbound: mpsc::Receiver<Env
         }
         let local = shared.local.read().expect("not poisoned").clone();
         let Some(local) = local else { continue };
+        let too_old = shared.options.max_delay + shared.options.clock_tolerance;
+        let age = super::registry::now_ms().saturating_sub(envelope.sent_ms);
+        if age > too_old.as_millis() as u64 && envelope.body != Body::Beacon {
+            // Never late: it counts as lost (a gap once the sender's next one arrives).
+            add(&shared.counters.inbound_dropped, 1);
+            continue;
+        }
         match envelope.body {
             Body::Broadcast(message) => {
                 match sequences.broadcast(&envelope.origin, envelope.incarnation, envelope.seq) {

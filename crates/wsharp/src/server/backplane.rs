@@ -40,7 +40,7 @@ pub enum BackplaneError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Health {
-    /// Connected and delivering (the last liveness probe came back).
+    /// Connected and subscribed; a liveness probe that does not come back in time ends it.
     Up,
     /// Not connected: reconnecting, with this many attempts so far.
     Reconnecting {
@@ -68,8 +68,8 @@ pub struct BackplaneStats {
     /// Envelopes received that could not be handled here (undecodable, or a directed message
     /// for a session that is gone).
     pub rejected: u64,
-    /// Envelopes received and dropped because the inbound queue was full (they count as gaps
-    /// too once the sender's next envelope arrives).
+    /// Envelopes received and dropped: the inbound queue was full, or they were too old to
+    /// deliver (they count as gaps too once the sender's next envelope arrives).
     pub inbound_dropped: u64,
     /// Reconnections to the store.
     pub reconnects: u64,

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use wsharp_proto::{CloseCode, CloseFrame, MessageKind};
 
 use super::service::BoxIo;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::socket::WebSocket;
 
 /// The size of a part; a reader that has less ready sends what it has.
@@ -50,13 +50,6 @@ impl OutboundStream {
             done: Some(tx),
         };
         (Box::new(stream), rx)
-    }
-
-    /// Tells the sender this stream cannot start (another is in progress).
-    pub(crate) fn refuse(mut self, error: Error) {
-        if let Some(done) = self.done.take() {
-            let _ = done.send(Err(error));
-        }
     }
 
     /// Queues the next part on `ws`: `Ready(true)` once the message is over (sent, or failed

@@ -257,8 +257,12 @@ impl Session {
     /// The message never sits whole in memory; the session's task reads the next part when
     /// the connection's output is under its high-water mark, so a slow client slows the
     /// reader down. Meanwhile the session keeps receiving and answering pings, and the
-    /// session's other sends wait for the message's end. Returns once the last part is
-    /// queued, with the bytes read. Compressed as one message when permessage-deflate is on.
+    /// session's other sends wait for the message's end: its send queue is not read
+    /// meanwhile, so broadcasts to it pile up there, and past
+    /// [`ServiceOptions::send_queue`](super::ServiceOptions::send_queue) the service's
+    /// [`Overflow`](super::Overflow) policy applies (with `Overflow::Close`, a long stream to
+    /// a busy service can cost the session). Returns once the last part is queued, with the
+    /// bytes read. Compressed as one message when permessage-deflate is on.
     ///
     /// A reader that fails after the first part left closes the session with 1011.
     ///

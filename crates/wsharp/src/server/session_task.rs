@@ -53,6 +53,9 @@ enum Outcome {
 #[derive(Default)]
 struct InFlight {
     stream: Option<Box<OutboundStream>>,
+    /// Commands that came after the stream, for when it ends (only those sent in the same
+    /// poll as the stream: later ones wait for room, which a stream leaves none of).
+    deferred: VecDeque<Command>,
     /// Where each tracked message ends in the connection's output (its
     /// [`transmitted`](wsharp_proto::Connection::transmitted) count once written), in order.
     tracked: VecDeque<(u64, oneshot::Sender<Result<(), Error>>)>,
@@ -73,6 +76,10 @@ impl InFlight {
 /// Queues a command's message; a refusal (after a close) is only logged (a tracked or
 /// streamed message's sender is told).
 fn queue(ws: &mut WebSocket<BoxIo>, in_flight: &mut InFlight, command: Command) {
+    if in_flight.stream.is_some() {
+        in_flight.deferred.push_back(command);
+        return;
+    }
     let result = match command {
         Command::Send(m) => ws.queue(m),
         Command::Prepared(p) => ws.queue_prepared(&p),
@@ -89,11 +96,7 @@ fn queue(ws: &mut WebSocket<BoxIo>, in_flight: &mut InFlight, command: Command) 
             }
         },
         Command::Stream(stream) => {
-            if in_flight.stream.is_some() {
-                stream.refuse(Error::Send(wsharp_proto::SendError::MessageInProgress));
-            } else {
-                in_flight.stream = Some(stream);
-            }
+            in_flight.stream = Some(stream);
             return;
         }
     };
@@ -159,6 +162,12 @@ impl Driver {
                     Poll::Ready(finished) => {
                         if finished {
                             self.in_flight.stream = None;
+                            // What was sent after the stream, in order, up to the next stream.
+                            while self.in_flight.stream.is_none()
+                                && let Some(command) = self.in_flight.deferred.pop_front()
+                            {
+                                queue(&mut self.ws, &mut self.in_flight, command);
+                            }
                         }
                         queued = true;
                         continue;

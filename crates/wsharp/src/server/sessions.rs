@@ -352,7 +352,8 @@ impl Sessions {
     /// # Errors
     /// [`Error::Send`] for a payload over 125 bytes.
     pub fn broadping(&self, payload: impl Into<bytes::Bytes>) -> Result<Broadcast> {
-        self.broadcast(Message::Ping(payload.into()))
+        // This node's sessions only, as every other liveness method.
+        self.broadcast_local(Message::Ping(payload.into()))
     }
 
     /// Closes one session with `code` and `reason`, on whatever node holds it when the server
@@ -398,10 +399,14 @@ impl Sessions {
             .drain()
             .map(|(_, s)| s)
             .collect();
+        let link = self.link();
         for s in &sessions {
             s.0.closed.store(true, std::sync::atomic::Ordering::Release);
             if let Some(task) = s.0.task.get() {
                 task.abort();
+            }
+            if let Some(link) = &link {
+                link.backplane.session_closed(&link.path, s.id());
             }
         }
         sessions.len()

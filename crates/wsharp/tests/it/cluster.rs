@@ -401,8 +401,8 @@ async fn a_node_that_cannot_keep_up_drops_and_counts_instead_of_growing() {
     })
     .await;
     let stats = b.backplane.stats();
+    // At most what the queue held (less if some waited past the delivery deadline).
     assert!(stats.delivered <= QUEUE as u64 + 1, "{stats:?}");
-    assert!(stats.delivered > 0, "{stats:?}");
     let mut last = None;
     for _ in 0..stats.delivered {
         let n: u64 = next_text(&mut on_b).await.parse().unwrap();

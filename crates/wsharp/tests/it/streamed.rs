@@ -393,3 +393,37 @@ async fn broadcast_from_a_reader_reaches_every_session_within_its_bound() {
     );
     server.stop().await;
 }
+
+/// On open, streams a message and sends another in the same poll.
+struct StreamThenSend;
+
+impl Behavior for StreamThenSend {
+    async fn on_open(&mut self, session: &Session) {
+        let (streamed, sent) = futures_util::join!(
+            session.send_reader(MessageKind::Binary, &b"streamed first"[..]),
+            session.send("sent second"),
+        );
+        streamed.unwrap();
+        sent.unwrap();
+    }
+
+    async fn on_message(&mut self, _: &Session, _: Message) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_send_after_its_stream_leaves_after_it() {
+    let server = WebSocketServer::bind("127.0.0.1:0").await.unwrap();
+    server.add_service("/s", || StreamThenSend).unwrap();
+    server.start();
+    let url = format!("ws://127.0.0.1:{}/s", server.local_addr().port());
+    let mut ws = bounded(wsharp::connect(&url)).await.unwrap();
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap(),
+        Message::binary(&b"streamed first"[..])
+    );
+    assert_eq!(
+        bounded(ws.recv()).await.unwrap().unwrap(),
+        Message::text("sent second")
+    );
+    server.stop().await;
+}
