@@ -31,6 +31,11 @@ struct Args {
     /// Message size in bytes (at least 20: the send time travels in it).
     #[arg(long, default_value_t = 64)]
     size: usize,
+    /// Time between two broadcasts, in microseconds (0: back to back). Paced, each broadcast
+    /// reaches its sessions on its own whatever the path, so the figures compare the paths
+    /// rather than how many messages a session's write happens to batch.
+    #[arg(long, default_value_t = 2000)]
+    interval_us: u64,
     /// Node counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
     nodes: Vec<usize>,
@@ -197,7 +202,12 @@ async fn run(
     let pad = "x".repeat(args.size.saturating_sub(21));
     let cpu_before = cpu_seconds();
     let started = now_ns();
+    let mut pace = tokio::time::interval(Duration::from_micros(args.interval_us.max(1)));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for _ in 0..args.messages {
+        if args.interval_us > 0 {
+            pace.tick().await;
+        }
         let text = format!("{:<20} {pad}", now_ns());
         local.broadcast(text).unwrap();
         tokio::task::yield_now().await;
@@ -246,8 +256,8 @@ async fn main() {
     assert!(args.size >= 21, "--size: at least 21 bytes");
     let redis = RedisServer::start();
     println!(
-        "\n## Cluster broadcast: {} messages of {} B from one node, {} sessions per node\n",
-        args.messages, args.size, args.sessions
+        "\n## Cluster broadcast: {} messages of {} B from one node, one every {} µs, {} sessions per node\n",
+        args.messages, args.size, args.interval_us, args.sessions
     );
     println!(
         "| setup | sessions | deliveries/s | p50 µs | p99 µs | server CPU µs/delivery | CPU ratio to one node |"
