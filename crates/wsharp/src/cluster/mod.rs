@@ -366,29 +366,42 @@ impl Shared {
     }
 }
 
-/// Publishes what the outbox holds, in order; what waited past `max_delay` or cannot be
-/// published is dropped and counted.
+/// Envelopes published in one round trip, at most.
+const PUBLISH_BATCH: usize = 256;
+
+/// Publishes what the outbox holds, in order, what is waiting at once in one pipeline (so a
+/// burst reaches the other nodes as a burst, and their sessions write it in few writes);
+/// what waited past `max_delay` or cannot be published is dropped and counted.
 async fn run_publisher(shared: Arc<Shared>, mut outbox: mpsc::Receiver<Outgoing>) {
-    while let Some(out) = outbox.recv().await {
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while outbox.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         let connection = shared.commands.read().expect("not poisoned").clone();
+        let taken = batch.len();
+        let fresh: Vec<Outgoing> = batch
+            .drain(..)
+            .filter(|out| out.queued.elapsed() <= shared.options.max_delay)
+            .collect();
+        add(
+            &shared.counters.publish_dropped,
+            (taken - fresh.len()) as u64,
+        );
         let Some(mut connection) = connection else {
-            add(&shared.counters.publish_dropped, 1);
+            add(&shared.counters.publish_dropped, fresh.len() as u64);
             continue;
         };
-        if out.queued.elapsed() > shared.options.max_delay {
-            add(&shared.counters.publish_dropped, 1);
+        if fresh.is_empty() {
             continue;
         }
-        let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(&out.channel)
-            .arg(&out.payload[..])
-            .query_async(&mut connection)
-            .await;
+        let mut pipe = redis::pipe();
+        for out in &fresh {
+            pipe.cmd("PUBLISH").arg(&out.channel).arg(&out.payload[..]);
+        }
+        let published: redis::RedisResult<Vec<i64>> = pipe.query_async(&mut connection).await;
         match published {
-            Ok(_) => add(&shared.counters.published, 1),
+            Ok(_) => add(&shared.counters.published, fresh.len() as u64),
             Err(e) => {
                 tracing::debug!("PUBLISH failed: {e}");
-                add(&shared.counters.publish_dropped, 1);
+                add(&shared.counters.publish_dropped, fresh.len() as u64);
             }
         }
     }
