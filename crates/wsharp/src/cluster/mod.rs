@@ -8,7 +8,7 @@
 //!
 //! let backplane = RedisBackplane::new(RedisOptions::new("redis://127.0.0.1:6379/"))?;
 //! let server = WebSocketServer::bind("0.0.0.0:4649").await?.backplane(backplane);
-//! server.add_service("/Chat", || wsharp::demo::Chat::default())?;
+//! server.add_service("/Chat", wsharp::demo::Chat::factory(""))?;
 //! server.start();
 //! # Ok(()) }
 //! ```

@@ -300,12 +300,14 @@ async fn a_streaming_session_keeps_answering_pings_and_other_sends_wait_for_its_
     let mut ws = bounded(wsharp::connect(&url)).await.unwrap();
     let session = bounded(sessions.recv()).await.unwrap();
 
-    let (mut writer, reader) = tokio::io::duplex(1 << 16);
+    // A pipe of 4 bytes: once the first half is written, the session's task has taken the
+    // stream and read from it.
+    let (mut writer, reader) = tokio::io::duplex(4);
     let streaming = tokio::spawn({
         let session = session.clone();
         async move { session.send_reader(MessageKind::Binary, reader).await }
     });
-    writer.write_all(b"first half, ").await.unwrap();
+    bounded(writer.write_all(b"first half, ")).await.unwrap();
     // The session is streaming: a send from elsewhere waits for the message's end.
     let after = tokio::spawn({
         let session = session.clone();
