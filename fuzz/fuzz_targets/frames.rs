@@ -17,7 +17,8 @@ use std::io::IoSlice;
 use libfuzzer_sys::fuzz_target;
 use wsharp_proto::deflate::Deflate;
 use wsharp_proto::{
-    CloseCode, CloseFrame, Config, Connection, Event, Failure, Limits, Message, Role, State,
+    CloseCode, CloseFrame, Config, Connection, Event, Failure, Limits, Message, MessageKind, Part,
+    Role, State,
 };
 
 const MAX_FRAME: usize = 4096;
@@ -186,6 +187,12 @@ fn run(role: Role, data: &[u8]) {
     if let Some((negotiated, settings)) = &deflate {
         conn.set_deflate(negotiated, settings);
     }
+    // Messages received in parts, echoed in parts.
+    if split & 64 != 0 {
+        conn.set_receive_parts(true);
+    }
+    // The message being received in parts: its kind, its bytes, whether its echo goes well.
+    let mut partial: Option<(MessageKind, Vec<u8>, bool)> = None;
 
     let mut wire = Vec::new();
     let mut sent = Vec::new();
@@ -199,6 +206,25 @@ fn run(role: Role, data: &[u8]) {
             }
         }
         Event::Message(_) => {}
+        Event::Part(Part { kind, data, last }) => {
+            let (started, bytes, echoing) = partial.get_or_insert_with(|| (kind, Vec::new(), true));
+            assert_eq!(*started, kind, "a part of another kind");
+            bytes.extend_from_slice(&data);
+            assert!(bytes.len() <= MAX_MESSAGE, "parts over the limit delivered");
+            if *echoing && conn.send_part(kind, data, last).is_err() {
+                *echoing = false;
+            }
+            if last && let Some((kind, bytes, echoed)) = partial.take() {
+                if echoed {
+                    sent.push(match kind {
+                        MessageKind::Text => {
+                            Message::text(String::from_utf8(bytes).expect("text parts are UTF-8"))
+                        }
+                        MessageKind::Binary => Message::binary(bytes),
+                    });
+                }
+            }
+        }
         Event::Close(frame) => peer_closes.push(frame),
         Event::Failed(e) => failures.push(e),
     };
@@ -276,6 +302,7 @@ fn run(role: Role, data: &[u8]) {
                 }
             }
             Event::Close(frame) => peer_saw_close = Some(frame.map(|f: CloseFrame| f.code)),
+            Event::Part(_) => unreachable!("the peer reads whole messages"),
             Event::Failed(e) => panic!("the peer failed on what was sent: {e:?}"),
         }
     }
