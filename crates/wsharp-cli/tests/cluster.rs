@@ -11,28 +11,12 @@ use wsharp::cluster::{RedisBackplane, RedisOptions};
 use wsharp::server::WebSocketServer;
 use wsharp::{Message, Transport, WebSocket};
 use wsharp_testkit::redis::RedisServer;
-use wsharp_testkit::{LIMIT, bounded};
+use wsharp_testkit::{bounded, eventually};
 
 async fn next_text(ws: &mut WebSocket<Transport>) -> String {
     match bounded(ws.recv()).await {
         Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
         other => panic!("{other:?}"),
-    }
-}
-
-/// Waits until `check` holds, looking every 20 ms, for at most [`LIMIT`].
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within {LIMIT:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

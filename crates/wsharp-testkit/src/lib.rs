@@ -21,6 +21,27 @@ use std::time::Duration;
 /// Every await in the tests is bounded by this.
 pub const LIMIT: Duration = Duration::from_secs(30);
 
+/// Waits until `check` holds, looking every 20 ms, failing the test after [`LIMIT`] with
+/// `what`. For state another process or task reaches in its own time (a record written, a
+/// count updated), where there is no event to await.
+///
+/// # Panics
+/// When `check` does not hold within [`LIMIT`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {LIMIT:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Awaits `f`, failing the test if it takes longer than [`LIMIT`].
 ///
 /// # Panics

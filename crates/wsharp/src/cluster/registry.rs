@@ -96,13 +96,8 @@ async fn apply(shared: &Shared, batch: Vec<RegistryOp>, registered: &mut HashSet
     for op in batch {
         match op {
             RegistryOp::Opened(key) => {
-                registered.insert(key.clone());
-                pipe.cmd("SET")
-                    .arg(key)
-                    .arg(&shared.node)
-                    .arg("PX")
-                    .arg(ttl)
-                    .ignore();
+                register(&mut pipe, shared, &key, ttl);
+                registered.insert(key);
             }
             RegistryOp::Closed(key) => {
                 registered.remove(&key);
@@ -139,6 +134,16 @@ async fn apply(shared: &Shared, batch: Vec<RegistryOp>, registered: &mut HashSet
         }
         None => false,
     }
+}
+
+/// Adds `SET key node PX ttl` (a session of this node) to `pipe`.
+fn register(pipe: &mut redis::Pipeline, shared: &Shared, key: &str, ttl: u64) {
+    pipe.cmd("SET")
+        .arg(key)
+        .arg(&shared.node)
+        .arg("PX")
+        .arg(ttl)
+        .ignore();
 }
 
 /// The keys of this node's sessions now.
@@ -220,12 +225,7 @@ async fn beat(shared: &Shared, all: bool, registered: &mut HashSet<String>) -> b
         for chunk in keys.chunks(BATCH) {
             let mut pipe = redis::pipe();
             for key in chunk {
-                pipe.cmd("SET")
-                    .arg(key)
-                    .arg(&shared.node)
-                    .arg("PX")
-                    .arg(ttl)
-                    .ignore();
+                register(&mut pipe, shared, key, ttl);
             }
             if let Err(e) = pipe.query_async::<()>(&mut connection).await {
                 tracing::debug!("session refresh failed: {e}");

@@ -13,7 +13,8 @@ use wsharp::server::{Backplane, BackplaneError, Behavior, Health, Session, WebSo
 use wsharp::{CloseCode, Error, Message, Transport, WebSocket};
 use wsharp_testkit::redis::RedisServer;
 
-use crate::util::{LIMIT, bounded, python, script};
+use crate::util::{bounded, python, script};
+use wsharp_testkit::eventually;
 
 /// One node: a server with the `/room` service on its own backplane, and the sessions it
 /// opens.
@@ -92,22 +93,6 @@ impl Node {
 
     fn sessions(&self) -> wsharp::server::Sessions {
         self.server.sessions("/room").unwrap()
-    }
-}
-
-/// Waits until `check` holds, looking every 20 ms, for at most [`LIMIT`].
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within {LIMIT:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
