@@ -4,7 +4,9 @@
 //! `wsharp bench` (the load generator, on wsharp's client) and prints ratios (`suite`), and a
 //! criterion bench of frame parsing (`benches/codec.rs`). See `docs/performance.md`.
 
+use std::alloc::{GlobalAlloc, Layout};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::net::{TcpListener, TcpStream};
 
@@ -54,4 +56,41 @@ where
             tokio::spawn(serve(tcp));
         }
     })
+}
+
+/// mimalloc, the allocator `wsharp` ships with, counting the bytes the program holds: the
+/// memory tools (`tls_state`, `tls_idle`) install it so that their heap figures and their RSS
+/// figures come from the allocator a wsharp server runs on.
+#[derive(Debug)]
+pub struct CountingMimalloc;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+impl CountingMimalloc {
+    /// Bytes allocated and not yet freed.
+    pub fn live_bytes() -> usize {
+        LIVE.load(Ordering::Relaxed)
+    }
+}
+
+#[allow(
+    unsafe_code,
+    reason = "a global allocator is unsafe to implement; this one forwards and counts"
+)]
+// SAFETY: every call is forwarded unchanged to mimalloc; the counter is only arithmetic.
+unsafe impl GlobalAlloc for CountingMimalloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which mimalloc shares.
+        let p = unsafe { mimalloc::MiMalloc.alloc(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
 }

@@ -514,7 +514,7 @@ fn tls_section(
     println!("\n## Idle memory per TLS connection: server RSS growth ({idle} connections)\n");
     println!("| server | RSS before (KiB) | RSS after (KiB) | per connection (bytes) |");
     println!("|---|---:|---:|---:|");
-    for s in handshake_servers {
+    for s in &servers {
         match measure_memory(s, idle, pin) {
             Some((before, after)) => {
                 let per = after.saturating_sub(before) * 1024 / idle as u64;

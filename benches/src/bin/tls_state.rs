@@ -1,8 +1,9 @@
 //! `tls_state [N]`: what rustls itself holds for an idle server connection. N server
 //! connections (rustls 0.23 with aws-lc-rs, the configuration wsharp serves with) each finish a
 //! TLS 1.3 handshake in memory with a client, exchange one small record each way, and then sit
-//! idle; the heap they hold (a counting allocator, clients dropped) divided by N is rustls' own
-//! idle state per connection, the part of a TLS connection's memory no WebSocket layer controls.
+//! idle, clients dropped. The heap they hold (counted, the `ServerConnection` values included)
+//! and the resident set they add, divided by N, on mimalloc as `wsharp` runs: rustls' own idle
+//! state per connection, to compare with `tls_idle`'s figures for wsharp's server.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use rustls::{ClientConfig, ClientConnection, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 
-wsharp_testkit::install_counting_allocator!();
+#[global_allocator]
+static GLOBAL: wsharp_bench::CountingMimalloc = wsharp_bench::CountingMimalloc;
 
 /// Moves what `$from` has to write into `$to`.
 macro_rules! pump {
@@ -71,12 +73,20 @@ fn main() {
     };
     // Warm up the allocator and rustls' lazy statics.
     drop((0..10).map(|_| make()).collect::<Vec<_>>());
-    let before = wsharp_testkit::memory::live_bytes();
+    let (heap0, rss0) = (
+        wsharp_bench::CountingMimalloc::live_bytes(),
+        wsharp_testkit::memory::rss_bytes(),
+    );
     let servers: Vec<ServerConnection> = (0..n).map(|_| make()).collect();
-    let after = wsharp_testkit::memory::live_bytes();
-    let per = (after - before) / n;
+    let (heap1, rss1) = (
+        wsharp_bench::CountingMimalloc::live_bytes(),
+        wsharp_testkit::memory::rss_bytes(),
+    );
     println!(
-        "rustls idle server connection: {per} bytes of heap each ({n} connections, {} bytes in `ServerConnection` itself)",
+        "rustls idle server connection: {} bytes of heap and {} bytes of RSS each, the \
+         `ServerConnection` value's {} bytes included ({n} connections, mimalloc)",
+        (heap1 - heap0) / n,
+        rss1.saturating_sub(rss0) / n,
         size_of::<ServerConnection>()
     );
     drop(servers);

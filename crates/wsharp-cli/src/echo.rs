@@ -1,6 +1,7 @@
 //! `wsharp echo`: every text message comes back as text, every binary as binary.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -38,22 +39,33 @@ pub(crate) async fn echo(
         let span = tracing::info_span!("conn", %peer);
         let _ = tcp.set_nodelay(true);
         // One task type per transport, so that a plain connection's task is not sized for TLS.
-        // The handshakes are boxed: their state is freed once done, not kept in the task.
         match tls.clone() {
-            None => spawn(span, async move {
-                match Box::pin(server.accept(tcp)).await {
-                    Ok(ws) => echo_session(ws).await,
-                    Err(e) => tracing::info!("handshake failed: {e}"),
-                }
-            }),
-            Some(tls) => spawn(span, async move {
-                match Box::pin(server.accept_tls(&tls, tcp)).await {
-                    Ok(ws) => echo_session(ws).await,
-                    Err(e) => tracing::info!("handshake failed: {e}"),
-                }
-            }),
+            None => spawn_session(span, Box::pin(async move { server.accept(tcp).await })),
+            Some(tls) => spawn_session(
+                span,
+                Box::pin(async move { server.accept_tls(&tls, tcp).await }),
+            ),
         }
     }
+}
+
+/// Spawns a connection's task: its handshake, then the echo. The handshake comes boxed, with
+/// what it needs inside, so that its state is freed once done and the task keeps only a
+/// pointer to it. The socket is bound by `let` (a `match` keeps its scrutinee's slot until the
+/// arm ends) and lent to the session (moved into the session's future, it would take a slot
+/// there as well): every slot of the task's future is a copy of the socket per connection.
+fn spawn_session<S, H>(span: tracing::Span, handshake: Pin<Box<H>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Future<Output = wsharp::Result<WebSocket<S>>> + Send + 'static,
+{
+    spawn(span, async move {
+        let mut ws = match handshake.await {
+            Ok(ws) => ws,
+            Err(e) => return tracing::info!("handshake failed: {e}"),
+        };
+        echo_session(&mut ws).await;
+    });
 }
 
 /// Spawns a connection's task, in its span unless that is disabled (a disabled span is then
@@ -67,7 +79,7 @@ fn spawn(span: tracing::Span, session: impl Future<Output = ()> + Send + 'static
 }
 
 /// Echoes text and binary messages until the connection ends.
-async fn echo_session<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>) {
+async fn echo_session<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocket<S>) {
     tracing::debug!(compressed = ws.is_compressed(), "open");
     while let Some(msg) = ws.recv().await {
         match msg {
