@@ -266,7 +266,7 @@ impl ServerBuilder {
         &self,
         tls: &crate::tls::ServerTls,
         stream: S,
-    ) -> Result<WebSocket<tokio_rustls::server::TlsStream<S>>> {
+    ) -> Result<WebSocket<crate::tls::ServerStream<S>>> {
         let timeout = self.config.handshake_timeout;
         let (stream, request, rest) = tokio::time::timeout(timeout, async {
             let mut stream = tls.accept(stream).await?;

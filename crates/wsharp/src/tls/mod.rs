@@ -22,6 +22,8 @@ mod error;
 pub mod pem;
 mod provider;
 mod server;
+#[cfg(feature = "server")]
+mod server_stream;
 mod verify;
 
 #[cfg(feature = "client")]
@@ -35,5 +37,7 @@ pub use rustls_pki_types::CertificateDer;
 #[cfg(feature = "server")]
 pub(crate) use server::request_extensions;
 pub use server::{ClientAuth, PeerCertificates, Secure, ServerTls};
+#[cfg(feature = "server")]
+pub use server_stream::ServerStream;
 pub use tokio_rustls;
 pub use verify::{ServerCertificate, VerifyCallback};

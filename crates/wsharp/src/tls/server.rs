@@ -4,14 +4,14 @@
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+#[cfg(feature = "server")]
+use super::ServerStream;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 #[cfg(feature = "server")]
 use tokio::io::{AsyncRead, AsyncWrite};
-#[cfg(feature = "server")]
-use tokio_rustls::server::TlsStream;
 
 use super::{TlsError, crypto_provider, pem};
 
@@ -216,9 +216,8 @@ impl ServerTls {
     pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         io: S,
-    ) -> crate::Result<TlsStream<S>> {
-        let acceptor = tokio_rustls::TlsAcceptor::from(self.config());
-        Ok(acceptor.accept(io).await?)
+    ) -> crate::Result<ServerStream<S>> {
+        Ok(ServerStream::accept(io, self.config()).await?)
     }
 }
 
@@ -269,15 +268,15 @@ impl Settings {
 
 /// The certificates the client of `stream` presented, if any.
 #[cfg(feature = "server")]
-pub(crate) fn peer_certificates<S>(stream: &TlsStream<S>) -> Option<PeerCertificates> {
-    let certs = stream.get_ref().1.peer_certificates()?;
+pub(crate) fn peer_certificates<S>(stream: &ServerStream<S>) -> Option<PeerCertificates> {
+    let certs = stream.tls().peer_certificates()?;
     Some(PeerCertificates(certs.iter().cloned().collect()))
 }
 
 /// What a request that arrived on `stream` carries about its TLS: [`Secure`], and the client's
 /// certificates if it presented any.
 #[cfg(feature = "server")]
-pub(crate) fn request_extensions<S>(stream: &TlsStream<S>) -> http::Extensions {
+pub(crate) fn request_extensions<S>(stream: &ServerStream<S>) -> http::Extensions {
     let mut extensions = http::Extensions::new();
     extensions.insert(Secure);
     if let Some(certs) = peer_certificates(stream) {

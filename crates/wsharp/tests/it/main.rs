@@ -29,4 +29,6 @@ mod shutdown;
 mod streamed;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tls")]
+mod tls_stream;
 mod util;
