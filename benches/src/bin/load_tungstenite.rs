@@ -2,7 +2,8 @@
 //! comparison: `connections` connections on one current-thread runtime, each keeping `depth`
 //! messages in flight; the echoes one read brings are answered with as many messages in one
 //! flush. Prints one JSON object: messages, seconds, msgs_per_sec, errors and
-//! client_cpu_us_per_msg, named as in `wsharp bench --json`.
+//! client_cpu_us_per_msg, named as in `wsharp bench --json`. A `wss://` URL goes over
+//! tokio-rustls (aws-lc-rs), trusting the certificate given with `--ca`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::either::Either;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -24,6 +26,9 @@ struct Args {
     depth: usize,
     #[arg(long, default_value_t = 3.0)]
     duration: f64,
+    /// The certificate (PEM) a `wss://` server is trusted by.
+    #[arg(long)]
+    ca: Option<std::path::PathBuf>,
 }
 
 fn main() {
@@ -36,13 +41,62 @@ fn main() {
     println!("{figures}");
 }
 
+type Socket = tokio_tungstenite::WebSocketStream<
+    Either<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, tokio::net::TcpStream>,
+>;
+
+/// Connects over TCP with TCP_NODELAY, then TLS if `tls` is given, then the WebSocket.
+async fn connect(url: &str, tls: Option<&tokio_rustls::TlsConnector>) -> Socket {
+    let uri: tungstenite::http::Uri = url.parse().expect("a URL");
+    let host = uri
+        .host()
+        .expect("a host")
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let default_port = if tls.is_some() { 443 } else { 80 };
+    let port = uri.port_u16().unwrap_or(default_port);
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .expect("connect");
+    tcp.set_nodelay(true).expect("TCP_NODELAY");
+    let stream = match tls {
+        Some(tls) => {
+            let name = rustls_pki_types::ServerName::try_from(host).expect("a server name");
+            Either::Left(tls.connect(name, tcp).await.expect("TLS handshake"))
+        }
+        None => Either::Right(tcp),
+    };
+    tokio_tungstenite::client_async(url, stream)
+        .await
+        .expect("WebSocket handshake")
+        .0
+}
+
+/// A connector trusting the certificates in `ca`.
+fn tls_connector(ca: &std::path::Path) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca).expect("the CA file") {
+        roots.add(cert.expect("a PEM certificate")).expect("a CA");
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
 async fn run(args: Args) -> serde_json::Value {
+    let tls = args
+        .url
+        .starts_with("wss:")
+        .then(|| tls_connector(args.ca.as_deref().expect("--ca for a wss:// URL")));
     let mut sockets = Vec::new();
     for _ in 0..args.connections {
-        let (ws, _) = tokio_tungstenite::connect_async(args.url.as_str())
-            .await
-            .expect("connect");
-        sockets.push(ws);
+        sockets.push(connect(&args.url, tls.as_ref()).await);
     }
     let payload = bytes::Bytes::from(vec![b'x'; args.size]);
     let done = Arc::new(AtomicU64::new(0));

@@ -199,7 +199,7 @@ fn main() -> ExitCode {
         servers.retain(|s| args.servers.is_empty() || args.servers.iter().any(|n| n == s.name));
         let generator = match args.generator.as_str() {
             "wsharp" => Generator::Wsharp(paths.wsharp.clone()),
-            "tungstenite" => Generator::Tungstenite(paths.bins.join("load_tungstenite")),
+            "tungstenite" => Generator::Tungstenite(paths.bins.join("load_tungstenite"), None),
             other => {
                 eprintln!("suite: unknown generator {other:?} (wsharp or tungstenite)");
                 return ExitCode::FAILURE;
@@ -325,7 +325,7 @@ fn main() -> ExitCode {
         let floor = server(&paths.bins, "floor", "peer_floor", &["--listen"]);
         let generators = [
             Generator::Wsharp(paths.wsharp.clone()),
-            Generator::Tungstenite(paths.bins.join("load_tungstenite")),
+            Generator::Tungstenite(paths.bins.join("load_tungstenite"), None),
         ];
         let runs = run_clients(&floor, &generators, &loads, seconds, rounds, pin);
         println!(
@@ -489,22 +489,42 @@ fn tls_section(
             Load::echo(16, 65536, 1),
         ]
     };
-    let generator = Generator::Wsharp(paths.wsharp.clone());
-    let runs = run_section(&servers, &loads, seconds, rounds, pin, &generator);
-    println!("\n## TLS echo: messages per second (ratios above 1: wsharp faster)\n");
-    print_rates(&servers, &loads, &runs, "msg/s");
-    println!("\n## TLS echo: server CPU time per message, µs (ratios below 1: wsharp cheaper)\n");
-    print_cpu(&servers, &loads, &runs);
-    println!("\n## TLS echo: latency p50 / p99, µs\n");
-    print_latency(&servers, &loads, &runs);
-    let mut problems = count_problems(&runs);
+    let generators = [
+        ("wsharp", Generator::Wsharp(paths.wsharp.clone())),
+        (
+            "tungstenite",
+            Generator::Tungstenite(
+                paths.bins.join("load_tungstenite"),
+                Some(files.cert.clone()),
+            ),
+        ),
+    ];
+    let mut problems = 0;
+    for (client, generator) in &generators {
+        let runs = run_section(&servers, &loads, seconds, rounds, pin, generator);
+        println!(
+            "\n## TLS echo, {client} client: messages per second (ratios above 1: wsharp faster)\n"
+        );
+        print_rates(&servers, &loads, &runs, "msg/s");
+        println!(
+            "\n## TLS echo, {client} client: server CPU time per message, µs (ratios below 1: \
+             wsharp cheaper)\n"
+        );
+        print_cpu(&servers, &loads, &runs);
+        if matches!(generator, Generator::Wsharp(_)) {
+            println!("\n## TLS echo, {client} client: latency p50 / p99, µs\n");
+            print_latency(&servers, &loads, &runs);
+        }
+        problems += count_problems(&runs);
+    }
+    let generator = &generators[0].1;
 
     let handshake_servers = &servers[..2];
     let loads = vec![Load {
         handshakes: true,
         ..Load::echo(16, 0, 1)
     }];
-    let runs = run_section(handshake_servers, &loads, seconds, rounds, pin, &generator);
+    let runs = run_section(handshake_servers, &loads, seconds, rounds, pin, generator);
     println!("\n## TLS handshakes: connections opened, upgraded and closed per second\n");
     print_rates(handshake_servers, &loads, &runs, "handshakes/s");
     println!("\n## TLS handshakes: server CPU time per handshake, µs\n");
@@ -603,8 +623,9 @@ type Runs = Vec<Vec<Vec<Option<Figures>>>>;
 enum Generator {
     /// `wsharp bench --mask-each`: wsharp's whole client send path.
     Wsharp(PathBuf),
-    /// `load_tungstenite`: tokio-tungstenite's client doing the same.
-    Tungstenite(PathBuf),
+    /// `load_tungstenite`: tokio-tungstenite's client doing the same (over TLS, trusting the
+    /// certificate file given).
+    Tungstenite(PathBuf, Option<String>),
 }
 
 /// Each round starts the floor peer once and runs every load with each generator in turn
@@ -630,7 +651,7 @@ fn run_clients(
                             cmd.args(["--quiet", "bench", "--json", "--mask-each"]);
                             cmd
                         }
-                        Generator::Tungstenite(bin) => command(bin, 1, pin),
+                        Generator::Tungstenite(bin, _) => command(bin, 1, pin),
                     };
                     cmd.arg(format!("ws://{addr}/"))
                         .args(["--connections", &load.connections.to_string()])
@@ -649,7 +670,7 @@ fn run_clients(
                 });
                 let name = match generators[g] {
                     Generator::Wsharp(_) => "wsharp client",
-                    Generator::Tungstenite(_) => "tungstenite client",
+                    Generator::Tungstenite(..) => "tungstenite client",
                 };
                 eprintln!(
                     "suite: round {round} {name} {} -> {figures:?}",
@@ -697,9 +718,15 @@ fn run_section(
                         Generator::Wsharp(wsharp) => {
                             run_bench(wsharp, &url, child.id(), load, seconds, pin)
                         }
-                        Generator::Tungstenite(bin) => {
-                            run_tungstenite(bin, &url, child.id(), load, seconds, pin)
-                        }
+                        Generator::Tungstenite(bin, ca) => run_tungstenite(
+                            bin,
+                            ca.as_deref(),
+                            &url,
+                            child.id(),
+                            load,
+                            seconds,
+                            pin,
+                        ),
                     }
                 });
                 eprintln!(
@@ -829,6 +856,7 @@ fn run_bench(
 /// /proc around the run; no latency figures (0).
 fn run_tungstenite(
     bin: &Path,
+    ca: Option<&str>,
     url: &str,
     server_pid: u32,
     load: &Load,
@@ -841,6 +869,9 @@ fn run_tungstenite(
         .args(["--size", &load.size.to_string()])
         .args(["--depth", &load.depth.to_string()])
         .args(["--duration", &seconds.to_string()]);
+    if let Some(ca) = ca {
+        cmd.args(["--ca", ca]);
+    }
     let before = cpu_seconds(server_pid)?;
     let json = run_json(cmd, seconds)?;
     let after = cpu_seconds(server_pid)?;

@@ -36,8 +36,6 @@ const POOL_MAX: usize = 8;
 const MAX_INCOMING: usize = 96 * 1024;
 /// Plaintext encrypted per write call: a 64 KiB message and its header in one batch.
 const WRITE_CHUNK: usize = 64 * 1024 + 16;
-/// Small slices of a vectored write are joined into one record up to this many bytes.
-const JOIN: usize = 1024;
 /// Room for a record's header, nonce, content type and tag, with margin.
 const RECORD_OVERHEAD: usize = 64;
 /// The most plaintext a TLS record carries.
@@ -45,6 +43,9 @@ const RECORD_PLAINTEXT: usize = 16 * 1024;
 
 thread_local! {
     static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    /// Where the slices of a vectored write are joined into one record: at most
+    /// [`RECORD_PLAINTEXT`] bytes per thread.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A zero-filled buffer of at least `len` bytes, from this thread's pool if it has one.
@@ -531,6 +532,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ServerStream<S> {
         }
     }
 
+    /// Encrypts up to [`WRITE_CHUNK`] bytes of `bufs`, filling records across slices (a frame's
+    /// header and its payload, many short messages): every record but the last is full.
+    /// `scratch` joins the pieces of a record; returns the bytes taken.
+    fn encrypt_slices(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        scratch.clear();
+        let mut taken = 0;
+        for b in bufs {
+            let cut = b.len() > WRITE_CHUNK - taken;
+            let mut b = &b[..b.len().min(WRITE_CHUNK - taken)];
+            taken += b.len();
+            if scratch.len() + b.len() < RECORD_PLAINTEXT {
+                scratch.extend_from_slice(b);
+                continue;
+            }
+            if !scratch.is_empty() {
+                let fill = RECORD_PLAINTEXT - scratch.len();
+                scratch.extend_from_slice(&b[..fill]);
+                self.encrypt(cx, scratch)?;
+                scratch.clear();
+                b = &b[fill..];
+            }
+            let whole = b.len() - b.len() % RECORD_PLAINTEXT;
+            if whole > 0 {
+                self.encrypt(cx, &b[..whole])?;
+            }
+            if cut {
+                // The rest of a long write goes in whole records on the next call.
+                taken -= b.len() - whole;
+                break;
+            }
+            scratch.extend_from_slice(&b[whole..]);
+        }
+        if !scratch.is_empty() {
+            self.encrypt(cx, scratch)?;
+        }
+        Ok(taken)
+    }
+
     /// Sends what is queued if the transport takes it now; only an error stops the caller.
     fn try_send(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         match self.poll_send(cx) {
@@ -599,32 +643,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ServerStream<S> {
                 return Poll::Pending;
             }
         }
-        // Small slices (a frame's header, short messages) share a record rather than take one
-        // each.
-        let mut joined = [0u8; JOIN];
-        let mut joined_len = 0;
-        let mut taken = 0;
-        for b in bufs.iter().filter(|b| !b.is_empty()) {
-            if taken == WRITE_CHUNK {
-                break;
-            }
-            if b.len() <= JOIN - joined_len {
-                joined[joined_len..joined_len + b.len()].copy_from_slice(b);
-                joined_len += b.len();
-                taken += b.len();
-                continue;
-            }
-            if joined_len > 0 {
-                this.encrypt(cx, &joined[..joined_len])?;
-                joined_len = 0;
-            }
-            let n = b.len().min(WRITE_CHUNK - taken);
-            this.encrypt(cx, &b[..n])?;
-            taken += n;
-        }
-        if joined_len > 0 {
-            this.encrypt(cx, &joined[..joined_len])?;
-        }
+        let taken = match SCRATCH
+            .try_with(|scratch| this.encrypt_slices(cx, bufs, &mut scratch.borrow_mut()))
+        {
+            Ok(taken) => taken,
+            // While the thread's locals are torn down (a socket dropped then).
+            Err(_) => this.encrypt_slices(cx, bufs, &mut Vec::new()),
+        }?;
         // Out now if the transport takes it; otherwise the next write or the flush waits for it.
         this.try_send(cx)?;
         Poll::Ready(Ok(taken))

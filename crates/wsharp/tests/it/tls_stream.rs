@@ -1,7 +1,8 @@
 //! `tls::ServerStream`, the server's TLS on rustls' unbuffered API, against rustls' own
 //! buffered client (tokio-rustls) over an in-memory pipe smaller than a record: every size
 //! through large and tiny reads, TLS 1.2 and 1.3, a key update, both ways of closing, an end
-//! without close_notify, garbage, small slices sharing records, and no buffer held while idle.
+//! without close_notify, garbage, records filled across the slices of a write, and no buffer
+//! held while idle.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -199,20 +200,84 @@ async fn garbage_instead_of_a_client_hello_is_refused_with_an_alert() {
     assert_eq!(reply.first(), Some(&0x15), "an alert record: {reply:?}");
 }
 
+/// One round trip, so that the client has read everything the handshake left in the pipe
+/// (TLS 1.3 session tickets) and what comes next is data.
+async fn round_trip(server: &mut ServerStream<DuplexStream>, client: &mut TlsStream<DuplexStream>) {
+    client.write_all(b"x").await.unwrap();
+    client.flush().await.unwrap();
+    let mut byte = [0u8; 1];
+    bounded(server.read_exact(&mut byte)).await.unwrap();
+    server.write_all(b"y").await.unwrap();
+    server.flush().await.unwrap();
+    bounded(client.read_exact(&mut byte)).await.unwrap();
+}
+
+/// The lengths of the TLS records that carry `plaintext` bytes, read raw from the client's
+/// side of the pipe (TLS 1.3: each record adds a content type byte and a 16-byte tag).
+async fn record_lengths(client: &mut TlsStream<DuplexStream>, plaintext: usize) -> Vec<usize> {
+    let io = &mut client.get_mut().0;
+    let mut raw = Vec::new();
+    let mut lengths = Vec::new();
+    let mut parsed = 0;
+    let mut carried = 0;
+    while carried < plaintext {
+        let mut chunk = [0u8; 4096];
+        let n = bounded(io.read(&mut chunk)).await.unwrap();
+        assert!(
+            n > 0,
+            "the stream ended after {carried} of {plaintext} bytes"
+        );
+        raw.extend_from_slice(&chunk[..n]);
+        while raw.len() >= parsed + 5 {
+            assert_eq!(raw[parsed], 23, "an application data record");
+            let len = usize::from(u16::from_be_bytes([raw[parsed + 3], raw[parsed + 4]]));
+            if raw.len() < parsed + 5 + len {
+                break;
+            }
+            lengths.push(len);
+            carried += len - 17;
+            parsed += 5 + len;
+        }
+    }
+    assert_eq!(carried, plaintext);
+    lengths
+}
+
 #[tokio::test]
-async fn a_vectored_write_takes_its_small_slices_in_one_call() {
+async fn a_vectored_write_fills_records_across_its_slices() {
     let pki = TestPki::new();
     let (mut server, mut client) = roomy_pair(&pki).await;
-    let parts: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 10]).collect();
-    let slices: Vec<std::io::IoSlice<'_>> =
-        parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
+    round_trip(&mut server, &mut client).await;
+    // Sixteen 1 KiB messages with their 4-byte headers, then one large payload.
+    let header = [0x82u8, 0x7e, 0x04, 0x00];
+    let payload = vec![7u8; 1024];
+    let large = vec![9u8; 40_000];
+    let mut slices = Vec::new();
+    for _ in 0..16 {
+        slices.push(std::io::IoSlice::new(&header));
+        slices.push(std::io::IoSlice::new(&payload));
+    }
+    slices.push(std::io::IoSlice::new(&large));
     assert!(tokio::io::AsyncWrite::is_write_vectored(&server));
+    let total = 16 * 1028 + 40_000;
     let n = bounded(server.write_vectored(&slices)).await.unwrap();
-    assert_eq!(n, 1000, "all of them in one call");
+    assert_eq!(n, total, "all of them in one call");
     bounded(server.flush()).await.unwrap();
-    let mut got = vec![0u8; 1000];
-    bounded(client.read_exact(&mut got)).await.unwrap();
-    assert!(got == parts.concat());
+    let lengths = record_lengths(&mut client, total).await;
+    // 56 448 bytes: three full records of 16 KiB and one of the rest.
+    assert_eq!(lengths, [16_401, 16_401, 16_401, total - 3 * 16_384 + 17]);
+}
+
+#[tokio::test]
+async fn a_long_write_is_taken_in_whole_records() {
+    let pki = TestPki::new();
+    let (mut server, mut client) = roomy_pair(&pki).await;
+    round_trip(&mut server, &mut client).await;
+    let data = pattern(200_000, 3);
+    let n = bounded(server.write(&data)).await.unwrap();
+    assert_eq!(n, 4 * 16_384, "whole records, up to 64 KiB");
+    bounded(server.flush()).await.unwrap();
+    assert_eq!(record_lengths(&mut client, n).await, [16_401; 4]);
 }
 
 #[tokio::test]
