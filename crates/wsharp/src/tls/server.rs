@@ -262,6 +262,10 @@ impl Settings {
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError::Config(format!("certificate and key: {e}")))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        #[cfg(feature = "server")]
+        {
+            config.max_fragment_size = Some(super::server_stream::MAX_FRAGMENT_SIZE);
+        }
         Ok(Arc::new(config))
     }
 }

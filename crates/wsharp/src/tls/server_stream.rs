@@ -39,12 +39,23 @@ const WRITE_CHUNK: usize = 64 * 1024 + 16;
 /// Room for a record's header, nonce, content type and tag, with margin.
 const RECORD_OVERHEAD: usize = 64;
 /// The most plaintext a TLS record carries.
-const RECORD_PLAINTEXT: usize = 16 * 1024;
+const MAX_RECORD_PLAINTEXT: usize = 16 * 1024;
+/// A record header's bytes, which rustls' `max_fragment_size` counts.
+const RECORD_HEADER: usize = 5;
+/// The plaintext per record in the configurations wsharp builds (rustls' `max_fragment_size`
+/// of [`MAX_FRAGMENT_SIZE`]): 64 bytes short of 16 KiB, so that the buffer rustls allocates to
+/// encrypt a record (plaintext + 22 bytes) stays within 16 KiB. Allocators serve blocks up to
+/// 16 KiB from small, quickly reused classes (mimalloc: four to a 64 KiB page); a block a few
+/// bytes larger comes from a larger class whose many blocks are handed out in turn, so each
+/// record's buffer would arrive cold in the cache.
+const RECORD_PLAINTEXT: usize = 16 * 1024 - 64;
+/// rustls' `max_fragment_size` for [`RECORD_PLAINTEXT`].
+pub(crate) const MAX_FRAGMENT_SIZE: usize = RECORD_PLAINTEXT + RECORD_HEADER;
 
 thread_local! {
     static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     /// Where the slices of a vectored write are joined into one record: at most
-    /// [`RECORD_PLAINTEXT`] bytes per thread.
+    /// one record's plaintext per thread.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -192,8 +203,9 @@ impl Outgoing {
         &mut self,
         traffic: &mut WriteTraffic<'_, ServerConnectionData>,
         data: &[u8],
+        record: usize,
     ) -> io::Result<()> {
-        let records = data.len().div_ceil(RECORD_PLAINTEXT).max(1);
+        let records = data.len().div_ceil(record).max(1);
         self.append(data.len() + records * RECORD_OVERHEAD, |room| {
             traffic.encrypt(data, room).map_err(encrypt_error)
         })
@@ -257,6 +269,8 @@ pub struct ServerStream<S> {
     peer_closed: bool,
     /// Our close_notify is queued: no more data goes.
     close_queued: bool,
+    /// The plaintext one record carries under the configuration (its `max_fragment_size`).
+    record_plaintext: usize,
 }
 
 /// How a run of [`ServerStream::drive`] ended.
@@ -326,6 +340,12 @@ impl<S> ServerStream<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> ServerStream<S> {
     /// Runs the server side of the TLS handshake on `io` with `config`.
     pub(crate) async fn accept(io: S, config: Arc<ServerConfig>) -> io::Result<Self> {
+        let record_plaintext = config
+            .max_fragment_size
+            .map_or(MAX_RECORD_PLAINTEXT, |size| {
+                size.saturating_sub(RECORD_HEADER)
+            })
+            .clamp(1, MAX_RECORD_PLAINTEXT);
         let conn = UnbufferedServerConnection::new(config).map_err(tls_error)?;
         let mut stream = Self {
             io,
@@ -337,6 +357,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ServerStream<S> {
             eof: false,
             peer_closed: false,
             close_queued: false,
+            record_plaintext,
         };
         std::future::poll_fn(|cx| stream.poll_handshake(cx)).await?;
         Ok(stream)
@@ -431,7 +452,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ServerStream<S> {
                 }
                 ConnectionState::WriteTraffic(mut traffic) => Some(match goal {
                     Goal::Write(data) => {
-                        self.outgoing.encrypt(&mut traffic, data)?;
+                        self.outgoing
+                            .encrypt(&mut traffic, data, self.record_plaintext)?;
                         Outcome::Encrypted
                     }
                     Goal::Close => {
@@ -547,18 +569,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ServerStream<S> {
             let cut = b.len() > WRITE_CHUNK - taken;
             let mut b = &b[..b.len().min(WRITE_CHUNK - taken)];
             taken += b.len();
-            if scratch.len() + b.len() < RECORD_PLAINTEXT {
+            let record = self.record_plaintext;
+            if scratch.len() + b.len() < record {
                 scratch.extend_from_slice(b);
                 continue;
             }
             if !scratch.is_empty() {
-                let fill = RECORD_PLAINTEXT - scratch.len();
+                let fill = record - scratch.len();
                 scratch.extend_from_slice(&b[..fill]);
                 self.encrypt(cx, scratch)?;
                 scratch.clear();
                 b = &b[fill..];
             }
-            let whole = b.len() - b.len() % RECORD_PLAINTEXT;
+            let whole = b.len() - b.len() % record;
             if whole > 0 {
                 self.encrypt(cx, &b[..whole])?;
             }

@@ -243,6 +243,20 @@ async fn record_lengths(client: &mut TlsStream<DuplexStream>, plaintext: usize) 
     lengths
 }
 
+/// The plaintext one record carries in the configuration `ServerTls` builds: rustls'
+/// `max_fragment_size` less the 5-byte record header.
+fn record_plaintext(pki: &TestPki) -> usize {
+    let tls = ServerTls::from_pem(
+        pki.server.cert_pem.as_bytes(),
+        pki.server.key_pem.as_bytes(),
+    )
+    .unwrap();
+    let size = tls.config().max_fragment_size.expect("a fragment size");
+    // At most 16 KiB, and rustls' buffer for a record (plaintext + 22 bytes) within 16 KiB.
+    assert!(size - 5 + 22 <= 16 * 1024, "{size}");
+    size - 5
+}
+
 #[tokio::test]
 async fn a_vectored_write_fills_records_across_its_slices() {
     let pki = TestPki::new();
@@ -264,8 +278,17 @@ async fn a_vectored_write_fills_records_across_its_slices() {
     assert_eq!(n, total, "all of them in one call");
     bounded(server.flush()).await.unwrap();
     let lengths = record_lengths(&mut client, total).await;
-    // 56 448 bytes: three full records of 16 KiB and one of the rest.
-    assert_eq!(lengths, [16_401, 16_401, 16_401, total - 3 * 16_384 + 17]);
+    // 56 448 bytes: three full records and one of the rest.
+    let record = record_plaintext(&pki);
+    assert_eq!(
+        lengths,
+        [
+            record + 17,
+            record + 17,
+            record + 17,
+            total - 3 * record + 17
+        ]
+    );
 }
 
 #[tokio::test]
@@ -275,9 +298,10 @@ async fn a_long_write_is_taken_in_whole_records() {
     round_trip(&mut server, &mut client).await;
     let data = pattern(200_000, 3);
     let n = bounded(server.write(&data)).await.unwrap();
-    assert_eq!(n, 4 * 16_384, "whole records, up to 64 KiB");
+    let record = record_plaintext(&pki);
+    assert_eq!(n, 4 * record, "whole records, up to 64 KiB");
     bounded(server.flush()).await.unwrap();
-    assert_eq!(record_lengths(&mut client, n).await, [16_401; 4]);
+    assert_eq!(record_lengths(&mut client, n).await, [record + 17; 4]);
 }
 
 #[tokio::test]
